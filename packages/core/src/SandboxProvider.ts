@@ -1,0 +1,180 @@
+/**
+ * The `SandboxProvider` service: what programs use, whichever provider layer is underneath.
+ */
+import { Cause, Clock, Context, Effect, Layer, type Scope } from "effect"
+import type { Capabilities } from "./Capabilities.ts"
+import { wrapSandbox } from "./internal/sandboxHandle.ts"
+import { withTransientRetry } from "./Retry.ts"
+import type { Sandbox, SandboxInfo } from "./Sandbox.ts"
+import type { ResolvedSpec, SandboxDriver } from "./SandboxDriver.ts"
+import { Unsupported, type SandboxError } from "./SandboxError.ts"
+import {
+  decodeInput,
+  FindOrCreateOptions,
+  ListFilter,
+  ReapOptions,
+  SandboxId,
+  SandboxSpec,
+  toMillis,
+  type SandboxSpecInput
+} from "./SandboxSpec.ts"
+import { OWNER_LABEL, runLabels, SandkitRun } from "./SandkitRun.ts"
+
+export interface ReapReport {
+  /** Ids destroyed (or, with `dryRun`, that would have been). */
+  readonly destroyed: ReadonlyArray<string>
+  readonly failed: ReadonlyArray<{ readonly id: string; readonly error: SandboxError }>
+  readonly dryRun: boolean
+}
+
+export interface SandboxProviderShape {
+  readonly name: string
+  readonly capabilities: Capabilities
+  /** Create a sandbox that is destroyed when the scope closes: on success, failure or interruption. */
+  readonly create: (spec?: SandboxSpecInput) => Effect.Effect<Sandbox, SandboxError, Scope.Scope>
+  /** Create a sandbox that outlives this program; end it with `destroy`, its lifetime, or `reap`. */
+  readonly createDetached: (spec?: SandboxSpecInput) => Effect.Effect<Sandbox, SandboxError>
+  /** Re-attach by id. `SandboxNotFound` when it is gone (never retried). */
+  readonly connect: (id: string) => Effect.Effect<Sandbox, SandboxError>
+  /**
+   * Attach to a running (or paused: resumed) sandbox with this name / these labels, or create one. Only a sandbox
+   * created here is destroyed when the scope closes; an attached one is left running.
+   */
+  readonly findOrCreate: (
+    options: typeof FindOrCreateOptions.Encoded & { readonly spec?: SandboxSpecInput }
+  ) => Effect.Effect<Sandbox, SandboxError, Scope.Scope>
+  readonly list: (filter?: typeof ListFilter.Encoded) => Effect.Effect<ReadonlyArray<SandboxInfo>, SandboxError>
+  /** Destroy by id. Destroying a sandbox that is already gone succeeds. */
+  readonly destroy: (id: string) => Effect.Effect<void, SandboxError>
+  /** Destroy Sandkit-created sandboxes (those with `sandkit.owner`) matching the filter. */
+  readonly reap: (options?: typeof ReapOptions.Encoded) => Effect.Effect<ReapReport, SandboxError>
+}
+
+export class SandboxProvider extends Context.Service<SandboxProvider, SandboxProviderShape>()(
+  "@sandkit/core/SandboxProvider"
+) {}
+
+/** Build the provider service from a driver. Every provider package does this once. */
+export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
+  const provider = driver.name
+  const decodeSpec = decodeInput(SandboxSpec, provider, "spec")
+  const decodeId = decodeInput(SandboxId, provider, "sandbox id")
+  const decodeList = decodeInput(ListFilter, provider, "list filter")
+  const decodeReap = decodeInput(ReapOptions, provider, "reap options")
+  const decodeFind = decodeInput(FindOrCreateOptions, provider, "findOrCreate options")
+  const span = (operation: string, attributes: Record<string, unknown> = {}) =>
+    Effect.withSpan(`SandboxProvider.${operation}`, {
+      attributes: { "sandkit.provider": provider, "sandkit.operation": operation, ...attributes }
+    })
+
+  const destroy = (id: string): Effect.Effect<void, SandboxError> =>
+    decodeId(id).pipe(
+      Effect.flatMap((valid) => withTransientRetry(driver.destroy(valid))),
+      span("destroy", { "sandkit.sandbox": id })
+    )
+
+  const wrap = (handle: Parameters<typeof wrapSandbox>[2]) => wrapSandbox(provider, driver.capabilities, handle, destroy)
+
+  const resolveSpec = (input: SandboxSpecInput | undefined, extraLabels: Record<string, string> = {}) =>
+    Effect.gen(function*() {
+      const spec = yield* decodeSpec(input ?? {})
+      const run = yield* SandkitRun
+      const resolved: ResolvedSpec = { ...spec, labels: { ...spec.labels, ...extraLabels, ...runLabels(run) } }
+      if (spec.isolation === "strict" && driver.capabilities.isolation === "process") {
+        return yield* new Unsupported({
+          provider,
+          capability: "isolation:strict",
+          message: `${provider} runs sandboxes as plain processes here, which is not a security boundary`
+        })
+      }
+      return resolved
+    })
+
+  const createDetached = (input?: SandboxSpecInput): Effect.Effect<Sandbox, SandboxError> =>
+    resolveSpec(input).pipe(
+      // Not retried on a reset connection: the sandbox may exist; RateLimited means nothing was created.
+      Effect.flatMap((spec) => withTransientRetry(driver.create(spec), { idempotent: false })),
+      Effect.map(wrap),
+      span("create")
+    )
+
+  const releaseOnScopeClose = (sandbox: Sandbox) =>
+    sandbox.destroy.pipe(
+      Effect.catchCause((cause) =>
+        Effect.logWarning(`sandkit: could not destroy ${provider} sandbox ${sandbox.id}`, Cause.pretty(cause))
+      )
+    )
+
+  const create = (input?: SandboxSpecInput) =>
+    // acquireRelease runs the create uninterruptibly: an interrupt mid-create waits for the handle, then destroys it.
+    Effect.acquireRelease(createDetached(input), releaseOnScopeClose)
+
+  const connect = (id: string) =>
+    decodeId(id).pipe(
+      Effect.flatMap((valid) => withTransientRetry(driver.connect(valid))),
+      Effect.map(wrap),
+      span("connect", { "sandkit.sandbox": id })
+    )
+
+  const list = (filter: typeof ListFilter.Encoded = {}) =>
+    decodeList(filter).pipe(Effect.flatMap((f) => withTransientRetry(driver.list(f))), span("list"))
+
+  const findOrCreate: SandboxProviderShape["findOrCreate"] = ({ spec, ...options }) =>
+    Effect.gen(function*() {
+      const find = yield* decodeFind(options)
+      // Validate the spec up front so bad input fails before anything is looked up.
+      yield* resolveSpec(spec)
+      const candidates = yield* list(find.labels === undefined ? {} : { labels: find.labels })
+      const match = candidates.find((info) =>
+        (find.name === undefined || info.name === find.name) && info.state !== "stopped" && info.state !== "unknown"
+      )
+      if (match !== undefined) {
+        const sandbox = yield* connect(match.id)
+        if (match.state === "paused") yield* sandbox.resume
+        return sandbox
+      }
+      return yield* create({
+        ...spec,
+        ...(find.name === undefined ? {} : { name: find.name }),
+        labels: { ...spec?.labels, ...find.labels }
+      })
+    }).pipe(span("findOrCreate"))
+
+  const reap = (options: typeof ReapOptions.Encoded = {}) =>
+    Effect.gen(function*() {
+      const opts = yield* decodeReap(options)
+      const now = yield* Clock.currentTimeMillis
+      const cutoff = opts.olderThan === undefined ? Infinity : now - toMillis(opts.olderThan)
+      const all = yield* list(opts.labels === undefined ? {} : { labels: opts.labels })
+      const targets = all.filter((info) => info.labels[OWNER_LABEL] !== undefined && info.createdAt.getTime() <= cutoff)
+      if (opts.dryRun === true) return { destroyed: targets.map((t) => t.id), failed: [], dryRun: true }
+      const outcomes = yield* Effect.forEach(
+        targets,
+        (info) => Effect.result(destroy(info.id)).pipe(Effect.map((result) => ({ id: info.id, result }))),
+        { concurrency: 8 }
+      )
+      const destroyed: Array<string> = []
+      const failed: Array<{ id: string; error: SandboxError }> = []
+      for (const { id, result } of outcomes) {
+        if (result._tag === "Success") destroyed.push(id)
+        else failed.push({ id, error: result.failure })
+      }
+      return { destroyed, failed, dryRun: false }
+    }).pipe(span("reap"))
+
+  return {
+    name: provider,
+    capabilities: driver.capabilities,
+    create,
+    createDetached,
+    connect,
+    findOrCreate,
+    list,
+    destroy,
+    reap
+  }
+}
+
+/** A layer providing `SandboxProvider` from a driver built by an Effect (e.g. one that reads config). */
+export const layerFromDriver = <E, R>(driver: Effect.Effect<SandboxDriver, E, R>): Layer.Layer<SandboxProvider, E, R> =>
+  Layer.effect(SandboxProvider, Effect.map(driver, makeProvider))
