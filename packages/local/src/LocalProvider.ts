@@ -1,0 +1,301 @@
+/**
+ * `@sandkit/local`: sandboxes on this machine. Each one is a private workspace directory; commands run in the best
+ * isolation tier the host allows (bubblewrap → unshare → plain process), probed once and declared in the capabilities.
+ * State lives on disk under `root`, so `connect`, `list` and `reap` work from any process on the machine.
+ */
+import type { Capabilities, DriverSandbox, ResolvedSpec, RunCodeResult, SandboxDriver, SandboxError, SandboxInfo } from "@sandkit/core"
+import { layerFromDriver, ProviderError, SandboxNotFound, toMillis, Unsupported } from "@sandkit/core"
+import { Config, Effect, Layer } from "effect"
+import { existsSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { RunningChild } from "./internal/child.ts"
+import { isAlive, killGroup } from "./internal/child.ts"
+import { exec, execStream, spawnProcess, type CommandContext } from "./internal/commands.ts"
+import { makeFiles } from "./internal/files.ts"
+import { detectTier, probeTier, type Tier } from "./internal/isolation.ts"
+import * as Store from "./internal/store.ts"
+
+export type { Tier } from "./internal/isolation.ts"
+
+export interface LocalOptions {
+  /** Where sandboxes live. Default: `<os tmpdir>/sandkit-local`. */
+  readonly root?: string
+  /** `"auto"` (default) picks the best tier that works; naming a tier fails with `Unsupported` if it does not. */
+  readonly isolation?: "auto" | Tier
+}
+
+const PROVIDER = "local"
+
+export const defaultRoot = (): string => join(tmpdir(), "sandkit-local")
+
+const ioError = (message: string) => (cause: unknown) => new ProviderError({ provider: PROVIDER, message: `${message}: ${String(cause)}`, cause })
+
+/** Interpreters the local fallback for `runCode` can use, by the in-sandbox path it runs them from. */
+const interpreters: ReadonlyArray<{ readonly language: string; readonly binaries: ReadonlyArray<string>; readonly argv: (bin: string) => ReadonlyArray<string> }> = [
+  { language: "python", binaries: ["/usr/bin/python3", "/usr/local/bin/python3"], argv: (bin) => [bin, "-"] },
+  { language: "javascript", binaries: ["/usr/bin/node", "/usr/local/bin/node"], argv: (bin) => [bin, "-"] },
+  { language: "bash", binaries: ["/bin/bash", "/usr/bin/bash"], argv: (bin) => [bin, "-s"] },
+  { language: "sh", binaries: ["/bin/sh"], argv: (bin) => [bin, "-s"] }
+]
+
+/** Python's last traceback line, `NameError: name 'x' is not defined` → name and value. */
+const parseError = (stderr: string, exitCode: number): RunCodeResult["error"] => {
+  const last = stderr.trim().split("\n").at(-1) ?? ""
+  const match = /^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):\s?(.*)$/.exec(last)
+  return match
+    ? { name: match[1]!, value: match[2]!, traceback: stderr }
+    : { name: "ExitCode", value: String(exitCode), traceback: stderr }
+}
+
+/** Build the driver: probe the isolation tier, prepare the root directory. */
+export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, Unsupported | ProviderError> =>
+  Effect.gen(function*() {
+    const root = options.root ?? defaultRoot()
+    yield* Effect.tryPromise({ try: () => Store.ensureRoot(root), catch: ioError(`cannot create ${root}`) })
+    const requested = options.isolation ?? "auto"
+    let tier: Tier
+    if (requested === "auto") {
+      const probe = yield* Effect.promise(() => detectTier(root))
+      tier = probe.tier
+      if (probe.reasons.length > 0) yield* Effect.logDebug(`sandkit local: using ${tier}; skipped ${probe.reasons.join("; ")}`)
+    } else {
+      const failure = yield* Effect.promise(() => probeTier(requested, root))
+      if (failure !== undefined) {
+        return yield* new Unsupported({
+          provider: PROVIDER,
+          capability: `isolation:${requested}`,
+          message: `the ${requested} isolation tier does not work here: ${failure}`
+        })
+      }
+      tier = requested
+    }
+
+    const runCodeLanguages = interpreters.filter((i) => i.binaries.some(existsSync))
+    const capabilities: Capabilities = {
+      execStream: true,
+      spawn: true,
+      stdin: true,
+      output: "separate",
+      files: true,
+      bulkTransfer: true,
+      exposePort: true,
+      runCode: runCodeLanguages.map((i) => i.language),
+      setTimeout: true,
+      pause: false,
+      isolation: tier
+    }
+
+    /** Processes started by this program, per sandbox; killed on destroy. */
+    const children = new Map<string, Set<RunningChild>>()
+    /** Lifetime timers of sandboxes created or connected here. */
+    const expiryTimers = new Map<string, ReturnType<typeof setTimeout>>()
+
+    const destroyNow = async (id: string): Promise<void> => {
+      const timer = expiryTimers.get(id)
+      if (timer !== undefined) clearTimeout(timer)
+      expiryTimers.delete(id)
+      const own = children.get(id) ?? new Set()
+      children.delete(id)
+      for (const child of own) child.kill("SIGKILL")
+      for (const pid of await Store.recordedPids(root, id)) killGroup(pid, "SIGKILL")
+      await Promise.all([...own].map((child) => child.exited))
+      await Store.removeSandbox(root, id)
+    }
+
+    const scheduleExpiry = (state: Store.SandboxState) => {
+      const previous = expiryTimers.get(state.id)
+      if (previous !== undefined) clearTimeout(previous)
+      if (state.expiresAt === undefined) return
+      // Timers cannot wait longer than ~24.8 days; list/connect also end overdue sandboxes.
+      const delay = Math.min(Math.max(0, state.expiresAt - Date.now()), 2 ** 31 - 1)
+      const timer = setTimeout(() => void destroyNow(state.id).catch(() => undefined), delay)
+      ;(timer as { unref?: () => void }).unref?.()
+      expiryTimers.set(state.id, timer)
+    }
+
+    const isExpired = (state: Store.SandboxState) => state.expiresAt !== undefined && state.expiresAt <= Date.now()
+
+    const toInfo = (state: Store.SandboxState): SandboxInfo => ({
+      id: state.id,
+      provider: PROVIDER,
+      name: state.name,
+      state: "running",
+      labels: state.labels,
+      createdAt: new Date(state.createdAt),
+      expiresAt: state.expiresAt === undefined ? undefined : new Date(state.expiresAt),
+      image: state.image,
+      workdir: Store.workspaceDir(root, state.id),
+      orphaned: !isAlive(state.ownerPid)
+    })
+
+    const notFound = (id: string) =>
+      new SandboxNotFound({ provider: PROVIDER, sandboxId: id, message: `local sandbox ${id} does not exist` })
+
+    const load = (id: string): Effect.Effect<Store.SandboxState, SandboxError> =>
+      Effect.flatMap(Effect.promise(() => Store.readState(root, id)), (state) => {
+        if (state === undefined) return Effect.fail(notFound(id))
+        if (isExpired(state)) return Effect.promise(() => destroyNow(id).catch(() => undefined)).pipe(Effect.andThen(Effect.fail(notFound(id))))
+        return Effect.succeed(state)
+      })
+
+    const handle = (initial: Store.SandboxState): DriverSandbox => {
+      let state = initial
+      const workspace = Store.workspaceDir(root, state.id)
+      const ctx: CommandContext = {
+        sandboxId: state.id,
+        tier,
+        workspace,
+        tmp: Store.tmpDir(root, state.id),
+        env: () => state.env,
+        cwd: () => state.cwd,
+        network: state.network,
+        register: (child) => {
+          let set = children.get(state.id)
+          if (set === undefined) children.set(state.id, set = new Set())
+          set.add(child)
+          void Store.recordPid(root, state.id, child.pid)
+          // In the namespace tiers a command's leftovers die with it; in `process` they live until destroy.
+          if (tier !== "process") {
+            void child.exited.then(() => {
+              set.delete(child)
+              void Store.forgetPid(root, state.id, child.pid)
+            })
+          }
+        }
+      }
+      const alive = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.andThen(load(state.id), effect)
+      const files = makeFiles(workspace, state.id)
+      return {
+        info: toInfo(state),
+        refresh: Effect.map(load(state.id), (s) => {
+          state = s
+          return toInfo(s)
+        }),
+        exec: (command, opts) => alive(exec(ctx, command, opts)),
+        execStream: (command, opts) => execStream(ctx, command, opts),
+        spawn: (command, opts) => alive(spawnProcess(ctx, command, opts)),
+        files: {
+          read: (p) => alive(files.read(p)),
+          write: (p, d) => alive(files.write(p, d)),
+          list: (p) => alive(files.list(p)),
+          mkdir: (p) => alive(files.mkdir(p)),
+          remove: (p) => alive(files.remove(p)),
+          stat: (p) => alive(files.stat(p)),
+          upload: (d, f) => alive(files.upload!(d, f)),
+          download: files.download!
+        },
+        exposePort: (port) =>
+          state.network
+            ? Effect.succeed({ port, url: `http://127.0.0.1:${port}` })
+            : Effect.fail(new Unsupported({
+              provider: PROVIDER,
+              sandboxId: state.id,
+              capability: "exposePort",
+              message: "this sandbox has no network (network.outbound: false); its ports cannot be reached"
+            })),
+        runCode: (code, opts) =>
+          Effect.gen(function*() {
+            if (opts.context !== undefined) {
+              return yield* new Unsupported({
+                provider: PROVIDER,
+                sandboxId: state.id,
+                capability: "runCode:context",
+                message: "the local runCode fallback runs each snippet in a fresh interpreter; contexts need a code-interpreter provider (E2B)"
+              })
+            }
+            const interpreter = runCodeLanguages.find((i) => i.language === opts.language)!
+            const binary = interpreter.binaries.find(existsSync)!
+            const result = yield* alive(exec(ctx, interpreter.argv(binary), {
+              stdin: code,
+              ...(opts.timeout === undefined ? {} : { timeout: opts.timeout })
+            }))
+            return {
+              stdout: result.stdout,
+              stderr: result.stderr,
+              results: [],
+              error: result.exitCode === 0 ? undefined : parseError(result.stderr, result.exitCode)
+            }
+          }),
+        setTimeout: (duration) =>
+          Effect.flatMap(load(state.id), (current) => {
+            state = { ...current, expiresAt: Date.now() + toMillis(duration) }
+            scheduleExpiry(state)
+            return Effect.tryPromise({ try: () => Store.writeState(root, state), catch: ioError("cannot update the sandbox state") })
+          })
+      }
+    }
+
+    const create = (spec: ResolvedSpec): Effect.Effect<DriverSandbox, SandboxError> =>
+      Effect.gen(function*() {
+        if (spec.image !== undefined || spec.template !== undefined) {
+          return yield* new Unsupported({
+            provider: PROVIDER,
+            capability: "image",
+            message: "the local provider runs on the host's own system; images and templates need a cloud provider"
+          })
+        }
+        const id = "local-" + globalThis.crypto.randomUUID().replaceAll("-", "").slice(0, 16)
+        const now = Date.now()
+        const state: Store.SandboxState = {
+          id,
+          name: spec.name,
+          labels: { ...spec.labels },
+          createdAt: now,
+          expiresAt: spec.lifetime?.maxLifetime === undefined ? undefined : now + toMillis(spec.lifetime.maxLifetime),
+          env: { ...spec.env },
+          cwd: spec.cwd ?? ".",
+          network: spec.network?.outbound ?? true,
+          ownerPid: process.pid
+        }
+        yield* Effect.tryPromise({
+          try: async () => {
+            await Store.createSandboxDirs(root, id)
+            await Store.writeState(root, state)
+          },
+          catch: ioError("cannot create the sandbox workspace")
+        }).pipe(Effect.tapError(() => Effect.promise(() => Store.removeSandbox(root, id))))
+        scheduleExpiry(state)
+        return handle(state)
+      })
+
+    const driver: SandboxDriver = {
+      name: PROVIDER,
+      capabilities,
+      create,
+      connect: (id) =>
+        Effect.map(load(id), (state) => {
+          scheduleExpiry(state)
+          return handle(state)
+        }),
+      list: (filter) =>
+        Effect.promise(async () => {
+          const out: Array<SandboxInfo> = []
+          for (const id of await Store.listIds(root)) {
+            const state = await Store.readState(root, id)
+            if (state === undefined) continue
+            if (isExpired(state)) {
+              await destroyNow(id).catch(() => undefined)
+              continue
+            }
+            const wanted = Object.entries(filter.labels ?? {}).every(([k, v]) => state.labels[k] === v)
+            if (wanted && (filter.state === undefined || filter.state === "running")) out.push(toInfo(state))
+          }
+          return out.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+        }),
+      destroy: (id) => Effect.tryPromise({ try: () => destroyNow(id), catch: ioError(`cannot destroy ${id}`) })
+    }
+    return driver
+  })
+
+/** The local provider as a `SandboxProvider` layer. */
+export const layer = (options: LocalOptions = {}): Layer.Layer<import("@sandkit/core").SandboxProvider, Unsupported | ProviderError> =>
+  layerFromDriver(make(options))
+
+/** Options from the environment: `SANDKIT_LOCAL_ROOT`, `SANDKIT_LOCAL_ISOLATION` (auto|bubblewrap|namespaces|process). */
+export const layerConfig = () =>
+  Layer.unwrap(Effect.gen(function*() {
+    const root = yield* Config.String("SANDKIT_LOCAL_ROOT").pipe(Config.option)
+    const isolation = yield* Config.Literals(["auto", "bubblewrap", "namespaces", "process"], "SANDKIT_LOCAL_ISOLATION").pipe(Config.withDefault("auto" as const))
+    return layer({ ...(root._tag === "Some" ? { root: root.value } : {}), isolation })
+  }))

@@ -1,0 +1,1 @@
+export * as LocalProvider from "./LocalProvider.ts"
