@@ -1,0 +1,158 @@
+import { assert, describe, it } from "@effect/vitest"
+import { SandboxProvider } from "@sandkit/core"
+import { Effect, Fiber, Layer } from "effect"
+import { execFile } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll } from "vitest"
+import { LocalProvider } from "../src/index.ts"
+
+const root = mkdtempSync(join(tmpdir(), "sandkit-local-test-"))
+afterAll(() => rmSync(root, { recursive: true, force: true }))
+
+/** Alive and not a zombie waiting to be reaped by init. */
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return false
+  }
+}
+
+const runFixture = (label: string, isolation: string) =>
+  Effect.promise(() =>
+    new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ["--conditions=@sandkit/source", join(import.meta.dirname, "fixtures", "createDetached.ts"), root, label, isolation],
+        (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout.trim()))
+      )
+    )
+  )
+
+const label = () => ({ test: "t" + Math.random().toString(36).slice(2, 10) })
+
+for (const isolation of ["auto", "process"] as const) {
+  const Provider = LocalProvider.layer({ root, isolation })
+  const provided = <A, E>(effect: Effect.Effect<A, E, SandboxProvider>) =>
+    effect.pipe(Effect.provide(Provider as Layer.Layer<SandboxProvider>))
+
+  describe(`local provider (isolation: ${isolation})`, () => {
+    it.live("a sandbox created by another process can be connected, is listed as orphaned, and is reaped", () =>
+      provided(Effect.gen(function*() {
+        const provider = yield* SandboxProvider
+        const labels = label()
+        const id = yield* runFixture(labels.test, isolation === "auto" ? provider.capabilities.isolation : isolation)
+        const sandbox = yield* provider.connect(id)
+        assert.strictEqual(yield* sandbox.files.readText("from-child.txt"), "written by the first process")
+        const listed = yield* provider.list({ labels })
+        assert.deepStrictEqual(listed.map((s) => s.id), [id])
+        assert.strictEqual(listed[0]!.orphaned, true)
+        const report = yield* provider.reap({ labels })
+        assert.deepStrictEqual(report.destroyed, [id])
+        assert.deepStrictEqual(yield* provider.list({ labels }), [])
+        const gone = yield* Effect.flip(provider.connect(id))
+        assert.strictEqual(gone._tag, "SandboxNotFound")
+      })))
+
+    it.live("file paths cannot leave the workspace (.., absolute, symlink, cwd)", () =>
+      provided(Effect.gen(function*() {
+        const provider = yield* SandboxProvider
+        const labels = label()
+        yield* Effect.scoped(Effect.gen(function*() {
+          const sandbox = yield* provider.create({ labels })
+          symlinkSync("/etc", join(sandbox.info.workdir, "etc-link"))
+          const attempts = [
+            sandbox.files.read("../state.json"),
+            sandbox.files.read("/etc/hostname"),
+            sandbox.files.read("etc-link/hostname"),
+            sandbox.files.write("etc-link/evil", "x"),
+            sandbox.files.write("../../escape.txt", "x"),
+            sandbox.files.list(".."),
+            sandbox.files.remove("."),
+            sandbox.exec("pwd", { cwd: "../" }),
+            sandbox.exec("pwd", { cwd: "etc-link" })
+          ]
+          for (const attempt of attempts) {
+            const error = yield* Effect.flip(attempt)
+            assert.strictEqual(error._tag, "PermissionDenied", error.message)
+          }
+        }))
+        assert.deepStrictEqual(yield* provider.list({ labels }), [])
+      })))
+
+    it.live("the host environment does not leak into the sandbox", () =>
+      provided(Effect.gen(function*() {
+        const provider = yield* SandboxProvider
+        process.env.SANDKIT_TEST_HOST_SECRET = "host-secret-value"
+        const result = yield* Effect.scoped(Effect.flatMap(provider.create({ labels: label() }), (s) => s.exec("env")))
+        delete process.env.SANDKIT_TEST_HOST_SECRET
+        assert.notInclude(result.stdout, "host-secret-value")
+        assert.include(result.stdout, "SANDKIT_SANDBOX_ID=local-")
+      })))
+
+    it.live("maxLifetime ends the sandbox; setTimeout moves the deadline", () =>
+      provided(Effect.gen(function*() {
+        const provider = yield* SandboxProvider
+        const labels = label()
+        const short = yield* provider.createDetached({ labels, lifetime: { maxLifetime: 300 } })
+        const extended = yield* provider.createDetached({ labels, lifetime: { maxLifetime: 300 } })
+        yield* extended.setTimeout("1 minute")
+        yield* Effect.sleep("600 millis")
+        assert.strictEqual((yield* Effect.flip(provider.connect(short.id)))._tag, "SandboxNotFound")
+        assert.strictEqual((yield* provider.connect(extended.id)).id, extended.id)
+        yield* extended.destroy
+        assert.deepStrictEqual(yield* provider.list({ labels }), [])
+      })))
+
+    it.live("destroy kills what is still running, including background jobs and spawned processes", () =>
+      provided(Effect.gen(function*() {
+        const provider = yield* SandboxProvider
+        const sandbox = yield* provider.createDetached({ labels: label() })
+        const scope = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
+          yield* sandbox.spawn("sleep 1000")
+          yield* Effect.never
+        })))
+        const result = yield* sandbox.exec("sleep 1000 > /dev/null 2>&1 & echo $!")
+        const running = yield* sandbox.exec("sleep 1000", { timeout: "10 seconds" }).pipe(Effect.forkChild)
+        yield* Effect.sleep("200 millis")
+        yield* sandbox.destroy
+        const exit = yield* Fiber.await(running)
+        assert.strictEqual(exit._tag, "Success", "a command running at destroy ends (killed)")
+        yield* Fiber.interrupt(scope)
+        if (provider.capabilities.isolation === "process") {
+          // The background job's pid is a host pid only in the process tier.
+          assert.isFalse(isAlive(Number(result.stdout.trim())), "background job survived destroy")
+        }
+        const leftovers = yield* Effect.promise(() =>
+          new Promise<string>((resolve) => execFile("pgrep", ["-f", "sleep 1000"], (_e, out) => resolve(out.trim())))
+        )
+        assert.strictEqual(leftovers, "")
+      })))
+
+    it.live("strict isolation is refused on the process tier, never silently downgraded", () =>
+      provided(Effect.gen(function*() {
+        const provider = yield* SandboxProvider
+        const result = yield* Effect.result(Effect.scoped(provider.create({ isolation: "strict", labels: label() })))
+        if (provider.capabilities.isolation === "process") {
+          assert.strictEqual(result._tag, "Failure")
+          if (result._tag === "Failure") assert.strictEqual(result.failure._tag, "Unsupported")
+        } else {
+          assert.strictEqual(result._tag, "Success")
+        }
+      })))
+
+    it.live("images are Unsupported on the local provider", () =>
+      provided(Effect.gen(function*() {
+        const provider = yield* SandboxProvider
+        const error = yield* Effect.flip(Effect.scoped(provider.create({ image: "python:3.12", labels: label() })))
+        assert.strictEqual(error._tag, "Unsupported")
+      })))
+  })
+}
