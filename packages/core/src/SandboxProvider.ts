@@ -146,7 +146,10 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
       const now = yield* Clock.currentTimeMillis
       const cutoff = opts.olderThan === undefined ? Infinity : now - toMillis(opts.olderThan)
       const all = yield* list(opts.labels === undefined ? {} : { labels: opts.labels })
-      const targets = all.filter((info) => info.labels[OWNER_LABEL] !== undefined && info.createdAt.getTime() <= cutoff)
+      const targets = all.filter((info) =>
+        info.labels[OWNER_LABEL] !== undefined && info.createdAt.getTime() <= cutoff &&
+        (opts.orphaned !== true || info.orphaned === true)
+      )
       if (opts.dryRun === true) return { destroyed: targets.map((t) => t.id), failed: [], dryRun: true }
       const outcomes = yield* Effect.forEach(
         targets,

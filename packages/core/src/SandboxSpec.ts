@@ -221,6 +221,8 @@ export const ReapOptions = Schema.Struct({
   labels: Schema.optionalKey(Labels),
   /** Only sandboxes created longer ago than this. */
   olderThan: Schema.optionalKey(PositiveDuration),
+  /** Only sandboxes whose creating process is gone (providers that can tell, like `local`). */
+  orphaned: Schema.optionalKey(Schema.Boolean),
   /** Report what would be destroyed, destroy nothing. */
   dryRun: Schema.optionalKey(Schema.Boolean)
 })

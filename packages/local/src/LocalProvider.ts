@@ -10,20 +10,43 @@ import { existsSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { RunningChild } from "./internal/child.ts"
-import { isAlive, killGroup } from "./internal/child.ts"
+import { isAlive, killAllOf, killGroup } from "./internal/child.ts"
 import { exec, execStream, spawnProcess, type CommandContext } from "./internal/commands.ts"
 import { makeFiles } from "./internal/files.ts"
-import { detectTier, probeTier, type Tier } from "./internal/isolation.ts"
+import { detectTier, probeTier, type Limits, type Tier } from "./internal/isolation.ts"
 import * as Store from "./internal/store.ts"
 
-export type { Tier } from "./internal/isolation.ts"
+export type { Limits, Tier } from "./internal/isolation.ts"
 
 export interface LocalOptions {
   /** Where sandboxes live. Default: `<os tmpdir>/sandkit-local`. */
   readonly root?: string
   /** `"auto"` (default) picks the best tier that works; naming a tier fails with `Unsupported` if it does not. */
   readonly isolation?: "auto" | Tier
+  /**
+   * When this program runs as root, run each sandbox's commands under a uid of its own (default true), so process
+   * limits apply, and sandboxes cannot read root's files or each other's workspaces.
+   */
+  readonly dropPrivileges?: boolean
+  /** Default rlimits for every command; `SandboxSpec.resources.memoryMiB` / `size` override the memory limit. */
+  readonly limits?: Limits
 }
+
+/** Defaults chosen so ordinary tools (compilers, package managers, Node's large virtual reservations) still work. */
+export const defaultLimits: Limits = {
+  memoryMiB: 8192,
+  processes: 1024,
+  fileSizeMiB: 8192,
+  openFiles: 4096
+}
+
+/** Address-space limits for the named sizes. */
+const sizeMemoryMiB = { small: 1024, medium: 2048, large: 4096, xlarge: 8192 } as const
+
+/** Sandbox uids are drawn from a range no distribution hands out to real users. */
+const UID_BASE = 3_100_000
+const UID_RANGE = 500_000
+const PROBE_UID = 65534
 
 const PROVIDER = "local"
 
@@ -48,19 +71,37 @@ const parseError = (stderr: string, exitCode: number): RunCodeResult["error"] =>
     : { name: "ExitCode", value: String(exitCode), traceback: stderr }
 }
 
+const allocateUid = async (root: string): Promise<number> => {
+  const used = await Store.usedUids(root)
+  for (;;) {
+    const uid = UID_BASE + Math.floor(Math.random() * UID_RANGE)
+    if (!used.has(uid)) return uid
+  }
+}
+
 /** Build the driver: probe the isolation tier, prepare the root directory. */
 export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, Unsupported | ProviderError> =>
   Effect.gen(function*() {
     const root = options.root ?? defaultRoot()
-    yield* Effect.tryPromise({ try: () => Store.ensureRoot(root), catch: ioError(`cannot create ${root}`) })
+    const isRoot = globalThis.process.getuid?.() === 0
+    let dropPrivileges = isRoot && (options.dropPrivileges ?? true)
+    yield* Effect.tryPromise({ try: () => Store.ensureRoot(root, dropPrivileges), catch: ioError(`cannot create ${root}`) })
     const requested = options.isolation ?? "auto"
+    const probeUid = dropPrivileges ? PROBE_UID : undefined
+    if (dropPrivileges) {
+      const failure = yield* Effect.promise(() => probeTier("process", root, PROBE_UID))
+      if (failure !== undefined) {
+        dropPrivileges = false
+        yield* Effect.logDebug(`sandkit local: cannot drop root privileges (${failure}); commands run as root`)
+      }
+    }
     let tier: Tier
     if (requested === "auto") {
-      const probe = yield* Effect.promise(() => detectTier(root))
+      const probe = yield* Effect.promise(() => detectTier(root, dropPrivileges ? probeUid : undefined))
       tier = probe.tier
       if (probe.reasons.length > 0) yield* Effect.logDebug(`sandkit local: using ${tier}; skipped ${probe.reasons.join("; ")}`)
     } else {
-      const failure = yield* Effect.promise(() => probeTier(requested, root))
+      const failure = yield* Effect.promise(() => probeTier(requested, root, dropPrivileges ? probeUid : undefined))
       if (failure !== undefined) {
         return yield* new Unsupported({
           provider: PROVIDER,
@@ -99,6 +140,9 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
       children.delete(id)
       for (const child of own) child.kill("SIGKILL")
       for (const pid of await Store.recordedPids(root, id)) killGroup(pid, "SIGKILL")
+      // With a uid of its own, everything the sandbox started dies, even what left our process groups (setsid).
+      const uid = (await Store.readState(root, id))?.uid
+      if (uid !== undefined) await killAllOf(uid)
       await Promise.all([...own].map((child) => child.exited))
       await Store.removeSandbox(root, id)
     }
@@ -150,6 +194,8 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
         env: () => state.env,
         cwd: () => state.cwd,
         network: state.network,
+        limits: state.limits,
+        uid: state.uid,
         register: (child) => {
           let set = children.get(state.id)
           if (set === undefined) children.set(state.id, set = new Set())
@@ -165,7 +211,7 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
         }
       }
       const alive = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.andThen(load(state.id), effect)
-      const files = makeFiles(workspace, state.id)
+      const files = makeFiles(workspace, state.id, state.uid)
       return {
         info: toInfo(state),
         refresh: Effect.map(load(state.id), (s) => {
@@ -237,6 +283,15 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
         }
         const id = "local-" + globalThis.crypto.randomUUID().replaceAll("-", "").slice(0, 16)
         const now = Date.now()
+        const uid = dropPrivileges ? yield* Effect.promise(() => allocateUid(root)) : undefined
+        const memoryMiB = spec.resources?.memoryMiB ?? (spec.size === undefined ? undefined : sizeMemoryMiB[spec.size])
+        const limits: Limits = {
+          ...defaultLimits,
+          ...options.limits,
+          ...(memoryMiB === undefined ? {} : { memoryMiB }),
+          // Without a uid of its own, RLIMIT_NPROC would count every process of the invoking user.
+          ...(uid === undefined && options.limits?.processes === undefined ? { processes: undefined } : {})
+        }
         const state: Store.SandboxState = {
           id,
           name: spec.name,
@@ -245,12 +300,15 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
           expiresAt: spec.lifetime?.maxLifetime === undefined ? undefined : now + toMillis(spec.lifetime.maxLifetime),
           env: { ...spec.env },
           cwd: spec.cwd ?? ".",
-          network: spec.network?.outbound ?? true,
-          ownerPid: process.pid
+          // No network unless asked for (the process tier cannot take it away, and declares itself no boundary).
+          network: spec.network?.outbound ?? false,
+          ownerPid: process.pid,
+          uid,
+          limits
         }
         yield* Effect.tryPromise({
           try: async () => {
-            await Store.createSandboxDirs(root, id)
+            await Store.createSandboxDirs(root, id, uid)
             await Store.writeState(root, state)
           },
           catch: ioError("cannot create the sandbox workspace")

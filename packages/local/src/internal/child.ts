@@ -3,6 +3,7 @@
  * Bun and Deno all implement.
  */
 import { spawn, type ChildProcess } from "node:child_process"
+import { existsSync } from "node:fs"
 import { constants } from "node:os"
 
 export type Signal = "SIGTERM" | "SIGKILL" | "SIGINT" | "SIGHUP"
@@ -42,6 +43,18 @@ export const killGroup = (pid: number, signal: Signal): void => {
     }
   }
 }
+
+/** SIGKILL every process of `uid` (a sandbox's own uid): `kill -KILL -1` run as that uid. */
+export const killAllOf = (uid: number): Promise<void> =>
+  new Promise((resolve) => {
+    const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p))
+    if (setpriv === undefined) return resolve()
+    const child = spawn(setpriv, [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--", "/bin/kill", "-KILL", "-1"], {
+      stdio: "ignore"
+    })
+    child.once("error", () => resolve())
+    child.once("exit", () => resolve())
+  })
 
 export const isAlive = (pid: number): boolean => {
   try {

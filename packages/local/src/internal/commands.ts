@@ -9,7 +9,7 @@ import { Cause, Deferred, Effect, Queue, Scope, Stream } from "effect"
 import { stat } from "node:fs/promises"
 import { startChild, type RunningChild } from "./child.ts"
 import { resolveInWorkspace } from "./files.ts"
-import { wrapArgv, type Tier } from "./isolation.ts"
+import { wrapArgv, type Limits, type Tier } from "./isolation.ts"
 
 const PROVIDER = "local"
 const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
@@ -23,6 +23,8 @@ export interface CommandContext {
   readonly env: () => Readonly<Record<string, string>>
   readonly cwd: () => string
   readonly network: boolean
+  readonly limits: Limits | undefined
+  readonly uid: number | undefined
   /** Track a started process until the sandbox is destroyed (or, where the tier ends it with the command, exit). */
   readonly register: (child: RunningChild) => void
 }
@@ -53,7 +55,13 @@ const prepare = (ctx: CommandContext, command: Command, options: { readonly cwd?
       ...ctx.env(),
       ...options.env
     }
-    const argv = wrapArgv(ctx.tier, commandArgv(command), { workspace: ctx.workspace, cwd, network: ctx.network })
+    const argv = wrapArgv(ctx.tier, commandArgv(command), {
+      workspace: ctx.workspace,
+      cwd,
+      network: ctx.network,
+      limits: ctx.limits,
+      uid: ctx.uid
+    })
     // bubblewrap changes directory inside (--chdir); the host side starts in the workspace, which always exists.
     return { argv, env, hostCwd: ctx.tier === "bubblewrap" ? ctx.workspace : cwd }
   })

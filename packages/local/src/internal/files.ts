@@ -5,7 +5,7 @@
 import type { DriverFiles, FileData, FileEntry, SandboxError } from "@sandkit/core"
 import { FileNotFound, InvalidRequest, PermissionDenied, ProviderError } from "@sandkit/core"
 import { Effect, Stream } from "effect"
-import { lstat, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
+import { chown, lstat, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
 import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path"
 
 const PROVIDER = "local"
@@ -73,7 +73,26 @@ export const resolveInWorkspace = (workspace: string, sandboxId: string, path: s
 const entryType = (info: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): FileEntry["type"] =>
   info.isSymbolicLink() ? "symlink" : info.isDirectory() ? "directory" : info.isFile() ? "file" : "other"
 
-export const makeFiles = (workspace: string, sandboxId: string): DriverFiles => {
+/**
+ * `owner`: the uid the sandbox's commands run as. Files and directories created through this API are given to it,
+ * so the sandboxed code can change what the host wrote.
+ */
+export const makeFiles = (workspace: string, sandboxId: string, owner?: number): DriverFiles => {
+  const makeDirectory = async (dir: string) => {
+    const first = await mkdir(dir, { recursive: true })
+    if (owner === undefined || first === undefined) return
+    // chown every directory mkdir created, from the first one down to `dir`.
+    for (let path = dir; ; path = dirname(path)) {
+      await chown(path, owner, owner)
+      if (path === first || path === dirname(path)) break
+    }
+  }
+  const writeOwned = async (path: string, data: Uint8Array) => {
+    await makeDirectory(dirname(path))
+    await writeFile(path, data)
+    if (owner !== undefined) await chown(path, owner, owner)
+  }
+
   const at = <A>(path: string, f: (hostPath: string) => Promise<A>) =>
     Effect.flatMap(resolveInWorkspace(workspace, sandboxId, path), (hostPath) =>
       Effect.tryPromise({ try: () => f(hostPath), catch: mapFsError(sandboxId, path) }))
@@ -115,17 +134,13 @@ export const makeFiles = (workspace: string, sandboxId: string): DriverFiles => 
 
   return {
     read: (path) => at(path, async (p) => new Uint8Array(await readFile(p))),
-    write: (path, data) =>
-      at(path, async (p) => {
-        await mkdir(dirname(p), { recursive: true })
-        await writeFile(p, data)
-      }),
+    write: (path, data) => at(path, (p) => writeOwned(p, data)),
     list: (path) =>
       at(path, async (p) => {
         const names = (await readdir(p)).sort()
         return Promise.all(names.map((name) => toEntry(join(p, name))))
       }),
-    mkdir: (path) => at(path, (p) => mkdir(p, { recursive: true }).then(() => undefined)),
+    mkdir: (path) => at(path, makeDirectory),
     remove: (path) =>
       at(path, async (p) => {
         if (p === workspace) throw Object.assign(new Error("refusing to remove the workspace root"), { code: "EPERM" })
@@ -136,10 +151,7 @@ export const makeFiles = (workspace: string, sandboxId: string): DriverFiles => 
       Effect.flatMap(resolveInWorkspace(workspace, sandboxId, directory), (dir) =>
         files.pipe(
           Stream.mapEffect((file) =>
-            at(join(dir, file.path), async (p) => {
-              await mkdir(dirname(p), { recursive: true })
-              await writeFile(p, file.data)
-            })
+            at(join(dir, file.path), (p) => writeOwned(p, file.data))
           ),
           Stream.runFold(() => 0, (n) => n + 1)
         )),

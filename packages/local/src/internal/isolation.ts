@@ -18,12 +18,51 @@ const SEARCH_PATH = ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"]
 export const findExecutable = (name: string): string | undefined =>
   SEARCH_PATH.map((dir) => `${dir}/${name}`).find((path) => existsSync(path))
 
+/** Resource limits, applied as rlimits with `prlimit` (cgroup controllers are not delegated on most hosts). */
+export interface Limits {
+  /** Address space per process (RLIMIT_AS). */
+  readonly memoryMiB?: number | undefined
+  /** CPU seconds per process (RLIMIT_CPU); past it the process gets SIGXCPU, then SIGKILL. */
+  readonly cpuSeconds?: number | undefined
+  /** Processes of the sandbox's user (RLIMIT_NPROC). Only meaningful with a dedicated uid (see `uid`). */
+  readonly processes?: number | undefined
+  /** Largest file a process may write (RLIMIT_FSIZE); past it, SIGXFSZ. */
+  readonly fileSizeMiB?: number | undefined
+  /** Open file descriptors per process (RLIMIT_NOFILE). */
+  readonly openFiles?: number | undefined
+}
+
 /** Where the sandbox sees its workspace, and what it may reach. */
 export interface WrapOptions {
   readonly workspace: string
   readonly cwd: string
   readonly network: boolean
+  readonly limits?: Limits | undefined
+  /** Run as this host uid/gid (when we are root: a uid of the sandbox's own, so RLIMIT_NPROC and file modes bite). */
+  readonly uid?: number | undefined
 }
+
+const MIB = 1024 * 1024
+
+/** `prlimit --as=… -- ` (nothing when no limit is set or prlimit is missing). */
+const limitPrefix = (limits: Limits | undefined): ReadonlyArray<string> => {
+  if (limits === undefined) return []
+  const prlimit = findExecutable("prlimit")
+  if (prlimit === undefined) return []
+  const args: Array<string> = []
+  if (limits.memoryMiB !== undefined) args.push(`--as=${Math.floor(limits.memoryMiB * MIB)}`)
+  if (limits.cpuSeconds !== undefined) args.push(`--cpu=${Math.ceil(limits.cpuSeconds)}`)
+  if (limits.processes !== undefined) args.push(`--nproc=${limits.processes}`)
+  if (limits.fileSizeMiB !== undefined) args.push(`--fsize=${Math.floor(limits.fileSizeMiB * MIB)}`)
+  if (limits.openFiles !== undefined) args.push(`--nofile=${limits.openFiles}`)
+  return args.length === 0 ? [] : [prlimit, ...args, "--"]
+}
+
+/** `setpriv --reuid=… -- ` to leave root before anything untrusted runs. */
+const privilegePrefix = (uid: number | undefined): ReadonlyArray<string> =>
+  uid === undefined
+    ? []
+    : [findExecutable("setpriv") ?? "setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--"]
 
 /** System directories visible read-only inside bubblewrap. Not /etc whole: it holds host secrets. */
 const SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
@@ -60,10 +99,23 @@ const systemMounts = (): ReadonlyArray<string> => {
   return args
 }
 
+/**
+ * The first process in the `namespaces` tier (pid 1 of the new pid namespace): a private /tmp and hostname, then the
+ * command as a child, so a death by signal comes back as 128+N (unshare itself reports signal deaths as 0 or 1).
+ * When it exits, the kernel ends everything else in the namespace.
+ */
+const NAMESPACES_INIT = 'mount -t tmpfs -o mode=1777 tmpfs /tmp 2>/dev/null; hostname sandbox 2>/dev/null; "$@"'
+
 let cachedSystemMounts: ReadonlyArray<string> | undefined
 
 /** The argv that runs `argv` inside the tier. */
-export const wrapArgv = (tier: Tier, argv: ReadonlyArray<string>, options: WrapOptions): ReadonlyArray<string> => {
+export const wrapArgv = (tier: Tier, argv: ReadonlyArray<string>, options: WrapOptions): ReadonlyArray<string> => [
+  ...limitPrefix(options.limits),
+  ...privilegePrefix(options.uid),
+  ...isolate(tier, argv, options)
+]
+
+const isolate = (tier: Tier, argv: ReadonlyArray<string>, options: WrapOptions): ReadonlyArray<string> => {
   switch (tier) {
     case "process":
       return argv
@@ -75,12 +127,15 @@ export const wrapArgv = (tier: Tier, argv: ReadonlyArray<string>, options: WrapO
         "--mount",
         "--pid",
         "--fork",
-        "--kill-child",
         "--mount-proc",
         "--ipc",
         "--uts",
         ...(options.network ? [] : ["--net"]),
         "--",
+        "/bin/sh",
+        "-c",
+        NAMESPACES_INIT,
+        "sandkit-init",
         ...argv
       ]
     case "bubblewrap": {
@@ -104,11 +159,15 @@ export const wrapArgv = (tier: Tier, argv: ReadonlyArray<string>, options: WrapO
         "/dev",
         "--tmpfs",
         "/tmp",
-        "--dir",
+        "--symlink",
+        "../tmp",
         "/var/tmp",
         "--bind",
         options.workspace,
         options.workspace,
+        // Everything but /tmp and the workspace is read-only, the skeleton bubblewrap built included.
+        "--remount-ro",
+        "/",
         "--chdir",
         options.cwd,
         "--",
@@ -130,24 +189,31 @@ const runsTrue = (argv: ReadonlyArray<string>): Promise<string | undefined> =>
 
 const probes = new Map<string, Promise<string | undefined>>()
 
-/** Does `tier` work on this host? `undefined` when it does, else the reason. Cached per process. */
-export const probeTier = (tier: Tier, workspace: string): Promise<string | undefined> => {
-  if (tier === "process") return Promise.resolve(undefined)
-  const binary = tier === "bubblewrap" ? "bwrap" : "unshare"
-  if (findExecutable(binary) === undefined) return Promise.resolve(`${binary} is not installed`)
-  let probe = probes.get(tier)
+/**
+ * Does `tier` work on this host, run as `uid` (when dropping root)? `undefined` when it does, else the reason.
+ * Cached per process. `directory` must be traversable by `uid`.
+ */
+export const probeTier = (tier: Tier, directory: string, uid?: number): Promise<string | undefined> => {
+  const needs = [
+    ...(tier === "process" ? [] : [tier === "bubblewrap" ? "bwrap" : "unshare"]),
+    ...(uid === undefined ? [] : ["setpriv"])
+  ]
+  const missing = needs.find((binary) => findExecutable(binary) === undefined)
+  if (missing !== undefined) return Promise.resolve(`${missing} is not installed`)
+  const key = `${tier}:${uid ?? "self"}`
+  let probe = probes.get(key)
   if (probe === undefined) {
-    probe = runsTrue(wrapArgv(tier, ["/bin/true"], { workspace, cwd: workspace, network: false }))
-    probes.set(tier, probe)
+    probe = runsTrue(wrapArgv(tier, ["/bin/true"], { workspace: directory, cwd: directory, network: false, uid }))
+    probes.set(key, probe)
   }
   return probe
 }
 
 /** The best tier that works here, with the reasons the better ones were skipped. */
-export const detectTier = async (workspace: string): Promise<TierProbe> => {
+export const detectTier = async (directory: string, uid?: number): Promise<TierProbe> => {
   const reasons: Array<string> = []
   for (const tier of ["bubblewrap", "namespaces"] as const) {
-    const failure = await probeTier(tier, workspace)
+    const failure = await probeTier(tier, directory, uid)
     if (failure === undefined) return { tier, reasons }
     reasons.push(`${tier}: ${failure}`)
   }

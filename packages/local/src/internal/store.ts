@@ -5,8 +5,9 @@
  *   <root>/<id>/workspace/   the only writable place the sandboxed code sees
  *   <root>/<id>/tmp/         its TMPDIR in the `process` tier
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises"
+import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
+import type { Limits } from "./isolation.ts"
 
 export interface SandboxState {
   readonly id: string
@@ -21,6 +22,9 @@ export interface SandboxState {
   readonly network: boolean
   /** The process that created it. */
   readonly ownerPid: number
+  /** The host uid its commands run as, when Sandkit runs as root and drops privileges. */
+  readonly uid?: number | undefined
+  readonly limits?: Limits | undefined
 }
 
 export const sandboxDir = (root: string, id: string) => join(root, id)
@@ -29,15 +33,36 @@ export const tmpDir = (root: string, id: string) => join(root, id, "tmp")
 const pidsDir = (root: string, id: string) => join(root, id, "pids")
 const statePath = (root: string, id: string) => join(root, id, "state.json")
 
-export const ensureRoot = (root: string) => mkdir(root, { recursive: true, mode: 0o700 })
+/**
+ * Create the root. When sandboxes run under their own uids, they must be able to traverse (not list) the root and
+ * their sandbox directory to reach their workspace: 0711. Otherwise 0700.
+ */
+export const ensureRoot = async (root: string, traversable: boolean): Promise<void> => {
+  await mkdir(root, { recursive: true, mode: 0o700 })
+  await chmod(root, traversable ? 0o711 : 0o700)
+}
 
-export const createSandboxDirs = async (root: string, id: string): Promise<void> => {
-  await mkdir(sandboxDir(root, id), { mode: 0o700 })
+export const createSandboxDirs = async (root: string, id: string, uid: number | undefined): Promise<void> => {
+  await mkdir(sandboxDir(root, id), { mode: uid === undefined ? 0o700 : 0o711 })
   await Promise.all([
     mkdir(workspaceDir(root, id), { mode: 0o700 }),
     mkdir(tmpDir(root, id), { mode: 0o700 }),
     mkdir(pidsDir(root, id), { mode: 0o700 })
   ])
+  if (uid !== undefined) {
+    await chown(workspaceDir(root, id), uid, uid)
+    await chown(tmpDir(root, id), uid, uid)
+  }
+}
+
+/** Uids already given to sandboxes under this root. */
+export const usedUids = async (root: string): Promise<ReadonlySet<number>> => {
+  const uids = new Set<number>()
+  for (const id of await listIds(root)) {
+    const uid = (await readState(root, id))?.uid
+    if (uid !== undefined) uids.add(uid)
+  }
+  return uids
 }
 
 export const writeState = async (root: string, state: SandboxState): Promise<void> => {
