@@ -232,7 +232,8 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
           download: files.download!
         },
         exposePort: (port) =>
-          state.network
+          // The process tier cannot take the network away, so its ports are always reachable.
+          state.network || tier === "process"
             ? Effect.succeed({ port, url: `http://127.0.0.1:${port}` })
             : Effect.fail(new Unsupported({
               provider: PROVIDER,

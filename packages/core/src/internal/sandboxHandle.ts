@@ -73,16 +73,18 @@ export const wrapSandbox = (
 
   const joinPath = (directory: string, relative: string) => directory.replace(/\/+$/, "") + "/" + relative
 
-  /** Fallback download: walk the tree with `list`, read each regular file. */
+  /** Fallback download: walk the tree with `list`, read each regular file (each call retried like any file read). */
   const walk = (fs: DriverFiles, root: string, prefix: string): Stream.Stream<FileData, SandboxError> =>
     Stream.unwrap(
-      Effect.map(fs.list(prefix === "" ? root : joinPath(root, prefix)), (entries) =>
+      Effect.map(withTransientRetry(fs.list(prefix === "" ? root : joinPath(root, prefix))), (entries) =>
         Stream.fromIterable(entries).pipe(
           Stream.flatMap((entry: FileEntry) => {
             const relative = prefix === "" ? entry.name : `${prefix}/${entry.name}`
             if (entry.type === "directory") return walk(fs, root, relative)
             if (entry.type !== "file") return Stream.empty
-            return Stream.fromEffect(Effect.map(fs.read(joinPath(root, relative)), (data) => ({ path: relative, data })))
+            return Stream.fromEffect(
+              Effect.map(withTransientRetry(fs.read(joinPath(root, relative))), (data) => ({ path: relative, data }))
+            )
           })
         ))
     )
