@@ -71,11 +71,10 @@ const parseError = (stderr: string, exitCode: number): RunCodeResult["error"] =>
     : { name: "ExitCode", value: String(exitCode), traceback: stderr }
 }
 
-const allocateUid = async (root: string): Promise<number> => {
-  const used = await Store.usedUids(root)
+const allocateUid = async (root: string, id: string): Promise<number> => {
   for (;;) {
     const uid = UID_BASE + Math.floor(Math.random() * UID_RANGE)
-    if (!used.has(uid)) return uid
+    if (await Store.claimUid(root, uid, id)) return uid
   }
 }
 
@@ -144,7 +143,7 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
       const uid = (await Store.readState(root, id))?.uid
       if (uid !== undefined) await killAllOf(uid)
       await Promise.all([...own].map((child) => child.exited))
-      await Store.removeSandbox(root, id)
+      await Store.removeSandbox(root, id, uid)
     }
 
     const scheduleExpiry = (state: Store.SandboxState) => {
@@ -284,7 +283,9 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
         }
         const id = "local-" + globalThis.crypto.randomUUID().replaceAll("-", "").slice(0, 16)
         const now = Date.now()
-        const uid = dropPrivileges ? yield* Effect.promise(() => allocateUid(root)) : undefined
+        const uid = dropPrivileges
+          ? yield* Effect.tryPromise({ try: () => allocateUid(root, id), catch: ioError("cannot allocate a sandbox uid") })
+          : undefined
         const memoryMiB = spec.resources?.memoryMiB ?? (spec.size === undefined ? undefined : sizeMemoryMiB[spec.size])
         const limits: Limits = {
           ...defaultLimits,
@@ -313,7 +314,7 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
             await Store.writeState(root, state)
           },
           catch: ioError("cannot create the sandbox workspace")
-        }).pipe(Effect.tapError(() => Effect.promise(() => Store.removeSandbox(root, id))))
+        }).pipe(Effect.tapError(() => Effect.promise(() => Store.removeSandbox(root, id, uid))))
         scheduleExpiry(state)
         return handle(state)
       })

@@ -55,15 +55,21 @@ export const createSandboxDirs = async (root: string, id: string, uid: number | 
   }
 }
 
-/** Uids already given to sandboxes under this root. */
-export const usedUids = async (root: string): Promise<ReadonlySet<number>> => {
-  const uids = new Set<number>()
-  for (const id of await listIds(root)) {
-    const uid = (await readState(root, id))?.uid
-    if (uid !== undefined) uids.add(uid)
+const uidClaim = (root: string, uid: number) => join(root, ".uids", String(uid))
+
+/** Claim `uid` for a sandbox (atomic: exclusive create); false when another sandbox has it. */
+export const claimUid = async (root: string, uid: number, id: string): Promise<boolean> => {
+  await mkdir(join(root, ".uids"), { recursive: true, mode: 0o700 })
+  try {
+    await writeFile(uidClaim(root, uid), id, { flag: "wx", mode: 0o600 })
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false
+    throw error
   }
-  return uids
 }
+
+export const releaseUid = (root: string, uid: number) => rm(uidClaim(root, uid), { force: true })
 
 export const writeState = async (root: string, state: SandboxState): Promise<void> => {
   const target = statePath(root, state.id)
@@ -83,7 +89,9 @@ export const readState = async (root: string, id: string): Promise<SandboxState 
 
 export const listIds = async (root: string): Promise<ReadonlyArray<string>> => {
   try {
-    return (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name)
+    return (await readdir(root, { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+      .map((e) => e.name)
   } catch {
     return []
   }
@@ -104,7 +112,8 @@ export const recordedPids = async (root: string, id: string): Promise<ReadonlyAr
 }
 
 /** Remove the state first (so the sandbox stops being listed at once), then the directory. */
-export const removeSandbox = async (root: string, id: string): Promise<void> => {
+export const removeSandbox = async (root: string, id: string, uid?: number): Promise<void> => {
   await rm(statePath(root, id), { force: true })
   await rm(sandboxDir(root, id), { recursive: true, force: true, maxRetries: 3 })
+  if (uid !== undefined) await releaseUid(root, uid)
 }
