@@ -247,7 +247,8 @@ export type FindOrCreateOptions = typeof FindOrCreateOptions.Type
 /** Decode `input` with `schema`; a failure becomes an `InvalidRequest` naming the provider and the offending field. */
 export const decodeInput = <S extends Schema.Decoder<unknown>>(schema: S, provider: string, what: string) =>
 (input: unknown, sandboxId?: string): Effect.Effect<S["Type"], InvalidRequest> =>
-  Schema.decodeUnknownEffect(schema)(input).pipe(
+  // Unknown keys are errors: a misspelt option (`{ imgae: … }`) must not be dropped silently.
+  Schema.decodeUnknownEffect(schema)(input, { onExcessProperty: "error" }).pipe(
     Effect.mapError((error) =>
       new InvalidRequest({
         provider,
