@@ -48,7 +48,7 @@ export type OptionalCapability =
   | "setTimeout"
   | "pause"
 
-export const optionalCapabilities: ReadonlyArray<OptionalCapability> = [
+export const optionalCapabilities = [
   "execStream",
   "spawn",
   "stdin",
@@ -58,7 +58,7 @@ export const optionalCapabilities: ReadonlyArray<OptionalCapability> = [
   "runCode",
   "setTimeout",
   "pause"
-]
+] as const satisfies ReadonlyArray<OptionalCapability>
 
 export const hasCapability = (capabilities: Capabilities, name: OptionalCapability): boolean =>
   name === "runCode" ? capabilities.runCode.length > 0 : capabilities[name]

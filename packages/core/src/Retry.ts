@@ -4,6 +4,7 @@
  * `readiness` spaces "is it up yet?" polls 1 s apart, 120 tries (OpenHands' Runloop wait).
  */
 import { Context, Duration, Effect, Schedule } from "effect"
+import { countRetry, type OperationContext } from "./Observability.ts"
 import { isTransient, StartupTimeout, type SandboxError } from "./SandboxError.ts"
 
 export interface TransientOptions {
@@ -90,13 +91,19 @@ export interface RetryPolicy {
  */
 export const withTransientRetry = <A, E extends SandboxError, R>(
   effect: Effect.Effect<A, E, R>,
-  options: { readonly idempotent: boolean } = { idempotent: true }
+  options: { readonly idempotent?: boolean; readonly context?: OperationContext } = {}
 ): Effect.Effect<A, E, R> =>
   Effect.gen(function*() {
     const policy = yield* RetryPolicy
-    return yield* Effect.retry(effect, {
+    const idempotent = options.idempotent ?? true
+    let attempts = 0
+    const attempt = Effect.suspend(() => {
+      attempts++
+      return attempts > 1 && options.context !== undefined ? Effect.andThen(countRetry(options.context), effect) : effect
+    })
+    return yield* Effect.retry(attempt, {
       schedule: policy.transient,
-      while: (error: E) => options.idempotent ? isTransient(error) : error._tag === "RateLimited"
+      while: (error: E) => idempotent ? isTransient(error) : error._tag === "RateLimited"
     })
   })
 

@@ -1,9 +1,10 @@
 /**
  * The `SandboxProvider` service: what programs use, whichever provider layer is underneath.
  */
-import { Cause, Clock, Context, Effect, Layer, type Scope } from "effect"
-import type { Capabilities } from "./Capabilities.ts"
+import { Cause, Clock, Context, Effect, Layer, Metric, type Scope } from "effect"
+import { hasCapability, type Capabilities } from "./Capabilities.ts"
 import { wrapSandbox } from "./internal/sandboxHandle.ts"
+import { instrument, sandboxesCreated } from "./Observability.ts"
 import { withTransientRetry } from "./Retry.ts"
 import type { Sandbox, SandboxInfo } from "./Sandbox.ts"
 import type { ResolvedSpec, SandboxDriver } from "./SandboxDriver.ts"
@@ -62,15 +63,15 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
   const decodeList = decodeInput(ListFilter, provider, "list filter")
   const decodeReap = decodeInput(ReapOptions, provider, "reap options")
   const decodeFind = decodeInput(FindOrCreateOptions, provider, "findOrCreate options")
-  const span = (operation: string, attributes: Record<string, unknown> = {}) =>
-    Effect.withSpan(`SandboxProvider.${operation}`, {
-      attributes: { "sandkit.provider": provider, "sandkit.operation": operation, ...attributes }
-    })
+  const op = (operation: string, sandboxId?: string) => <A, E extends SandboxError, R>(effect: Effect.Effect<A, E, R>) =>
+    instrument({ provider, operation, sandboxId }, effect)
+  const retried = <A, R>(operation: string, effect: Effect.Effect<A, SandboxError, R>, idempotent = true) =>
+    withTransientRetry(effect, { idempotent, context: { provider, operation } })
 
   const destroy = (id: string): Effect.Effect<void, SandboxError> =>
     decodeId(id).pipe(
-      Effect.flatMap((valid) => withTransientRetry(driver.destroy(valid))),
-      span("destroy", { "sandkit.sandbox": id })
+      Effect.flatMap((valid) => retried("destroy", driver.destroy(valid))),
+      op("destroy", id)
     )
 
   const wrap = (handle: Parameters<typeof wrapSandbox>[2]) => wrapSandbox(provider, driver.capabilities, handle, destroy)
@@ -80,6 +81,14 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
       const spec = yield* decodeSpec(input ?? {})
       const run = yield* SandkitRun
       const resolved: ResolvedSpec = { ...spec, labels: { ...spec.labels, ...extraLabels, ...runLabels(run) } }
+      const missing = (spec.requires ?? []).find((capability) => !hasCapability(driver.capabilities, capability))
+      if (missing !== undefined) {
+        return yield* new Unsupported({
+          provider,
+          capability: missing,
+          message: `${provider} does not support ${missing}, which the spec requires`
+        })
+      }
       if (spec.isolation === "strict" && driver.capabilities.isolation === "process") {
         return yield* new Unsupported({
           provider,
@@ -93,9 +102,15 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
   const createDetached = (input?: SandboxSpecInput): Effect.Effect<Sandbox, SandboxError> =>
     resolveSpec(input).pipe(
       // Not retried on a reset connection: the sandbox may exist; RateLimited means nothing was created.
-      Effect.flatMap((spec) => withTransientRetry(driver.create(spec), { idempotent: false })),
+      Effect.flatMap((spec) => retried("create", driver.create(spec), false)),
       Effect.map(wrap),
-      span("create")
+      Effect.tap((sandbox) =>
+        Effect.andThen(
+          Effect.annotateCurrentSpan("sandkit.sandbox", sandbox.id),
+          Metric.update(Metric.withAttributes(sandboxesCreated, { provider }), 1)
+        )
+      ),
+      op("create")
     )
 
   const releaseOnScopeClose = (sandbox: Sandbox) =>
@@ -111,13 +126,13 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
 
   const connect = (id: string) =>
     decodeId(id).pipe(
-      Effect.flatMap((valid) => withTransientRetry(driver.connect(valid))),
+      Effect.flatMap((valid) => retried("connect", driver.connect(valid))),
       Effect.map(wrap),
-      span("connect", { "sandkit.sandbox": id })
+      op("connect", id)
     )
 
   const list = (filter: typeof ListFilter.Encoded = {}) =>
-    decodeList(filter).pipe(Effect.flatMap((f) => withTransientRetry(driver.list(f))), span("list"))
+    decodeList(filter).pipe(Effect.flatMap((f) => retried("list", driver.list(f))), op("list"))
 
   const findOrCreate: SandboxProviderShape["findOrCreate"] = ({ spec, ...options }) =>
     Effect.gen(function*() {
@@ -138,7 +153,7 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
         ...(find.name === undefined ? {} : { name: find.name }),
         labels: { ...spec?.labels, ...find.labels }
       })
-    }).pipe(span("findOrCreate"))
+    }).pipe(op("findOrCreate"))
 
   const reap = (options: typeof ReapOptions.Encoded = {}) =>
     Effect.gen(function*() {
@@ -163,7 +178,7 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
         else failed.push({ id, error: result.failure })
       }
       return { destroyed, failed, dryRun: false }
-    }).pipe(span("reap"))
+    }).pipe(op("reap"))
 
   return {
     name: provider,

@@ -3,6 +3,7 @@
  * process starts or any request leaves the machine.
  */
 import { Duration, Effect, Option, Schema } from "effect"
+import { optionalCapabilities } from "./Capabilities.ts"
 import { InvalidRequest } from "./SandboxError.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -149,7 +150,9 @@ export const SandboxSpec = Schema.Struct({
   lifetime: Schema.optionalKey(Lifetime),
   network: Schema.optionalKey(Schema.Struct({ outbound: Schema.optionalKey(Schema.Boolean) })),
   /** `"strict"` refuses to run on an isolation tier that is not a security boundary (local `process`). */
-  isolation: Schema.optionalKey(Schema.Literals(["any", "strict"]))
+  isolation: Schema.optionalKey(Schema.Literals(["any", "strict"])),
+  /** Capabilities the sandbox must have: `Unsupported` up front otherwise, and composed providers route on it. */
+  requires: Schema.optionalKey(Schema.Array(Schema.Literals(optionalCapabilities)))
 }).check(
   Schema.makeFilter((spec) => !(spec.image !== undefined && spec.template !== undefined) || "give image or template, not both"),
   Schema.makeFilter((spec) => !(spec.size !== undefined && spec.resources !== undefined) || "give size or resources, not both"),

@@ -17,6 +17,7 @@ import {
   SandboxPath,
   SpawnOptions
 } from "../SandboxSpec.ts"
+import { instrument } from "../Observability.ts"
 import { withTransientRetry } from "../Retry.ts"
 
 const encoder = new TextEncoder()
@@ -59,9 +60,16 @@ export const wrapSandbox = (
   const decodeDuration = decode(PositiveDuration, "duration")
   const decodeRunCode = decode(RunCodeOptions, "runCode options")
 
+  /** Retried per the `transient` schedule, retries counted under `operation`. */
+  const retried = <A>(operation: string, effect: Effect.Effect<A, SandboxError>, idempotent = true) =>
+    withTransientRetry(effect, { idempotent, context: { provider, operation, sandboxId: id } })
+  /** A public operation: a span, a latency sample and, on failure, a failure count. */
+  const op = <A>(operation: string, effect: Effect.Effect<A, SandboxError>) =>
+    instrument({ provider, operation, sandboxId: id }, effect)
+
   const files = (): Effect.Effect<DriverFiles, Unsupported> => need("files", driver.files)
-  const withPath = <A>(path: string, f: (files: DriverFiles, path: string) => Effect.Effect<A, SandboxError>) =>
-    Effect.flatMap(decodePath(path), (p) => Effect.flatMap(files(), (fs) => withTransientRetry(f(fs, p))))
+  const withPath = <A>(operation: string, path: string, f: (files: DriverFiles, path: string) => Effect.Effect<A, SandboxError>) =>
+    op(operation, Effect.flatMap(decodePath(path), (p) => Effect.flatMap(files(), (fs) => retried(operation, f(fs, p)))))
 
   const badTransferPath = (path: string) =>
     new InvalidRequest({
@@ -76,35 +84,35 @@ export const wrapSandbox = (
   /** Fallback download: walk the tree with `list`, read each regular file (each call retried like any file read). */
   const walk = (fs: DriverFiles, root: string, prefix: string): Stream.Stream<FileData, SandboxError> =>
     Stream.unwrap(
-      Effect.map(withTransientRetry(fs.list(prefix === "" ? root : joinPath(root, prefix))), (entries) =>
+      Effect.map(retried("files.download", fs.list(prefix === "" ? root : joinPath(root, prefix))), (entries) =>
         Stream.fromIterable(entries).pipe(
           Stream.flatMap((entry: FileEntry) => {
             const relative = prefix === "" ? entry.name : `${prefix}/${entry.name}`
             if (entry.type === "directory") return walk(fs, root, relative)
             if (entry.type !== "file") return Stream.empty
             return Stream.fromEffect(
-              Effect.map(withTransientRetry(fs.read(joinPath(root, relative))), (data) => ({ path: relative, data }))
+              Effect.map(retried("files.download", fs.read(joinPath(root, relative))), (data) => ({ path: relative, data }))
             )
           })
         ))
     )
 
   const sandboxFiles: SandboxFiles = {
-    read: (path) => withPath(path, (fs, p) => fs.read(p)),
-    readText: (path) => withPath(path, (fs, p) => Effect.map(fs.read(p), (bytes) => decoder.decode(bytes))),
-    write: (path, data) => withPath(path, (fs, p) => fs.write(p, toBytes(data))),
-    list: (path) => withPath(path, (fs, p) => fs.list(p)),
-    mkdir: (path) => withPath(path, (fs, p) => fs.mkdir(p)),
-    remove: (path) => withPath(path, (fs, p) => fs.remove(p)),
-    stat: (path) => withPath(path, (fs, p) => fs.stat(p)),
+    read: (path) => withPath("files.read", path, (fs, p) => fs.read(p)),
+    readText: (path) => withPath("files.readText", path, (fs, p) => Effect.map(fs.read(p), (bytes) => decoder.decode(bytes))),
+    write: (path, data) => withPath("files.write", path, (fs, p) => fs.write(p, toBytes(data))),
+    list: (path) => withPath("files.list", path, (fs, p) => fs.list(p)),
+    mkdir: (path) => withPath("files.mkdir", path, (fs, p) => fs.mkdir(p)),
+    remove: (path) => withPath("files.remove", path, (fs, p) => fs.remove(p)),
+    stat: (path) => withPath("files.stat", path, (fs, p) => fs.stat(p)),
     exists: (path) =>
-      withPath(path, (fs, p) =>
+      withPath("files.exists", path, (fs, p) =>
         fs.stat(p).pipe(
           Effect.as(true),
           Effect.catchTag("FileNotFound", () => Effect.succeed(false))
         )),
     upload: (directory, input) =>
-      Effect.gen(function*() {
+      op("files.upload", Effect.gen(function*() {
         const dir = yield* decodePath(directory)
         const fs = yield* need("bulkTransfer", driver.files)
         const source: Stream.Stream<FileData, SandboxError> = Stream.isStream(input)
@@ -115,10 +123,10 @@ export const wrapSandbox = (
         )
         if (fs.upload !== undefined) return yield* fs.upload(dir, checked)
         return yield* checked.pipe(
-          Stream.mapEffect((file) => withTransientRetry(fs.write(joinPath(dir, file.path), file.data))),
+          Stream.mapEffect((file) => retried("files.upload", fs.write(joinPath(dir, file.path), file.data))),
           Stream.runFold(() => 0, (n) => n + 1)
         )
-      }),
+      })),
     download: (directory) =>
       Stream.unwrap(Effect.gen(function*() {
         const dir = yield* decodePath(directory)
@@ -132,13 +140,13 @@ export const wrapSandbox = (
     provider,
     capabilities,
     info: driver.info,
-    refresh: withTransientRetry(driver.refresh),
+    refresh: op("refresh", retried("refresh", driver.refresh)),
     exec: (command, options = {}) =>
-      Effect.gen(function*() {
+      op("exec", Effect.gen(function*() {
         const cmd = yield* decodeCommand(command)
         const opts = yield* decodeExec(options)
-        return yield* withTransientRetry(driver.exec(cmd, opts), { idempotent: false })
-      }).pipe(Effect.withSpan("Sandbox.exec", { attributes: { "sandkit.provider": provider, "sandkit.sandbox": id } })),
+        return yield* retried("exec", driver.exec(cmd, opts), false)
+      })),
     execStream: (command, options = {}) =>
       Stream.unwrap(Effect.gen(function*() {
         const cmd = yield* decodeCommand(command)
@@ -147,21 +155,21 @@ export const wrapSandbox = (
         return run(cmd, opts)
       })),
     spawn: (command, options = {}) =>
-      Effect.gen(function*() {
+      instrument({ provider, operation: "spawn", sandboxId: id }, Effect.gen(function*() {
         const cmd = yield* decodeCommand(command)
         const opts = yield* decodeSpawn(options)
         const run = yield* need("spawn", driver.spawn)
         return yield* run(cmd, opts)
-      }),
+      })),
     files: sandboxFiles,
     exposePort: (port) =>
-      Effect.gen(function*() {
+      op("exposePort", Effect.gen(function*() {
         const p = yield* decodePort(port)
         const expose = yield* need("exposePort", driver.exposePort)
-        return yield* withTransientRetry(expose(p))
-      }),
+        return yield* retried("exposePort", expose(p))
+      })),
     runCode: (code, options = {}) =>
-      Effect.gen(function*() {
+      op("runCode", Effect.gen(function*() {
         const opts = yield* decodeRunCode(options)
         const run = yield* need("runCode", driver.runCode)
         if (typeof code !== "string" || code.includes("\u0000")) {
@@ -169,16 +177,16 @@ export const wrapSandbox = (
         }
         const language = opts.language ?? capabilities.runCode[0]!
         if (!capabilities.runCode.includes(language)) return yield* unsupported(`runCode:${language}`)
-        return yield* withTransientRetry(run(code, { ...opts, language }), { idempotent: false })
-      }),
+        return yield* retried("runCode", run(code, { ...opts, language }), false)
+      })),
     setTimeout: (duration) =>
-      Effect.gen(function*() {
+      op("setTimeout", Effect.gen(function*() {
         const d = yield* decodeDuration(duration)
         const set = yield* need("setTimeout", driver.setTimeout)
-        return yield* withTransientRetry(set(Duration.fromInputUnsafe(d)))
-      }),
-    pause: Effect.flatMap(need("pause", driver.pause), (pause) => withTransientRetry(pause)),
-    resume: Effect.flatMap(need("pause", driver.resume), (resume) => withTransientRetry(resume)),
+        return yield* retried("setTimeout", set(Duration.fromInputUnsafe(d)))
+      })),
+    pause: op("pause", Effect.flatMap(need("pause", driver.pause), (pause) => retried("pause", pause))),
+    resume: op("resume", Effect.flatMap(need("pause", driver.resume), (resume) => retried("resume", resume))),
     destroy: destroy(id)
   }
 }
