@@ -4,7 +4,7 @@
  * State lives on disk under `root`, so `connect`, `list` and `reap` work from any process on the machine.
  */
 import type { Capabilities, DriverSandbox, ResolvedSpec, RunCodeResult, SandboxDriver, SandboxError, SandboxInfo } from "@sandkit/core"
-import { layerFromDriver, ProviderError, SandboxNotFound, toMillis, Unsupported } from "@sandkit/core"
+import { InvalidRequest, layerFromDriver, ProviderError, SandboxNotFound, toMillis, Unsupported } from "@sandkit/core"
 import { Config, Effect, Layer } from "effect"
 import { existsSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -234,11 +234,11 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
           // The process tier cannot take the network away, so its ports are always reachable.
           state.network || tier === "process"
             ? Effect.succeed({ port, url: `http://127.0.0.1:${port}` })
-            : Effect.fail(new Unsupported({
+            : Effect.fail(new InvalidRequest({
               provider: PROVIDER,
               sandboxId: state.id,
-              capability: "exposePort",
-              message: "this sandbox has no network (network.outbound: false); its ports cannot be reached"
+              field: "network",
+              message: "this sandbox has no network, so its ports cannot be reached: create it with network: { outbound: true }"
             })),
         runCode: (code, opts) =>
           Effect.gen(function*() {

@@ -145,6 +145,7 @@ export const wrapSandbox = (
       op("exec", Effect.gen(function*() {
         const cmd = yield* decodeCommand(command)
         const opts = yield* decodeExec(options)
+        if (opts.stdin !== undefined) yield* need("stdin", true)
         return yield* retried("exec", driver.exec(cmd, opts), false)
       })),
     execStream: (command, options = {}) =>
@@ -152,6 +153,7 @@ export const wrapSandbox = (
         const cmd = yield* decodeCommand(command)
         const opts = yield* decodeExec(options)
         const run = yield* need("execStream", driver.execStream)
+        if (opts.stdin !== undefined) yield* need("stdin", true)
         return run(cmd, opts)
       })),
     spawn: (command, options = {}) =>
@@ -159,7 +161,10 @@ export const wrapSandbox = (
         const cmd = yield* decodeCommand(command)
         const opts = yield* decodeSpawn(options)
         const run = yield* need("spawn", driver.spawn)
-        return yield* run(cmd, opts)
+        const process = yield* run(cmd, opts)
+        if (hasCapability(capabilities, "stdin")) return process
+        // Standard input is a capability of its own: without it, writing is Unsupported rather than silently lost.
+        return { ...process, write: () => Effect.fail(unsupported("stdin")), closeStdin: Effect.fail(unsupported("stdin")) }
       })),
     files: sandboxFiles,
     exposePort: (port) =>

@@ -1,0 +1,41 @@
+/**
+ * One small call per optional capability, used to assert `Unsupported` when the capability is not declared (and,
+ * when it is, that the call is at least not refused as unsupported).
+ */
+import { Effect, Stream, type Scope } from "effect"
+import type { OptionalCapability, Sandbox } from "@sandkit/core"
+import { sampleFor } from "./samples.ts"
+
+const encoder = new TextEncoder()
+
+/** A port number unlikely to collide with anything else on a shared host. */
+export const randomPort = (): number => 20000 + Math.floor(Math.random() * 20000)
+
+export const probe = (capability: OptionalCapability, sandbox: Sandbox): Effect.Effect<unknown, unknown, Scope.Scope> => {
+  switch (capability) {
+    case "execStream":
+      return Stream.runDrain(sandbox.execStream("true"))
+    case "spawn":
+      return Effect.flatMap(sandbox.spawn("true"), (process) => process.wait)
+    case "stdin":
+      return sandbox.exec("cat", { stdin: "x" })
+    case "files":
+      return sandbox.files.exists("conformance-probe")
+    case "bulkTransfer":
+      return Effect.andThen(
+        sandbox.files.upload("conformance-probe-dir", [{ path: "probe.txt", data: encoder.encode("probe") }]),
+        Stream.runDrain(sandbox.files.download("conformance-probe-dir"))
+      )
+    case "exposePort":
+      return sandbox.exposePort(randomPort())
+    case "runCode": {
+      const language = sandbox.capabilities.runCode[0]
+      const sample = language === undefined ? undefined : sampleFor(language)
+      return sandbox.runCode(sample?.code ?? "1")
+    }
+    case "setTimeout":
+      return sandbox.setTimeout("30 minutes")
+    case "pause":
+      return Effect.andThen(sandbox.pause, sandbox.resume)
+  }
+}
