@@ -149,7 +149,7 @@ export const capabilityCheck = (
   unsupported: CheckBody = (ctx) =>
     Effect.gen(function*() {
       const sandbox = yield* ctx.sandbox()
-      yield* expectUnsupported(probe(capability, sandbox), capability, `${capability} is not declared`)
+      yield* expectUnsupported(probe(capability, sandbox, ctx.provider), capability, `${capability} is not declared`)
     })
 ): ConformanceCheck =>
   makeCheck(name, (ctx) => hasCapability(ctx.capabilities, capability) ? supported(ctx) : unsupported(ctx), { capability })

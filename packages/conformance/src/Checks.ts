@@ -7,6 +7,7 @@ import { execChecks } from "./checks/exec.ts"
 import { filesChecks } from "./checks/files.ts"
 import { invalidChecks } from "./checks/invalid.ts"
 import { lifecycleChecks } from "./checks/lifecycle.ts"
+import { snapshotChecks } from "./checks/snapshot.ts"
 import { spawnChecks } from "./checks/spawn.ts"
 import { streamChecks } from "./checks/stream.ts"
 
@@ -17,5 +18,6 @@ export const conformanceChecks: ReadonlyArray<ConformanceCheck> = [
   ...filesChecks,
   ...lifecycleChecks,
   ...capabilityChecks,
+  ...snapshotChecks,
   ...invalidChecks
 ]

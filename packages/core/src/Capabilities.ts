@@ -32,6 +32,10 @@ export interface Capabilities {
   readonly setTimeout: boolean
   /** `pause` / `resume`. */
   readonly pause: boolean
+  /** `sandbox.snapshot()`, `create({ from })`, `listSnapshots`, `deleteSnapshot`. Absent means false. */
+  readonly snapshot?: boolean | undefined
+  /** Provider-side images / templates / blueprints named in `SandboxSpec.image` or `template`. Absent means false. */
+  readonly template?: boolean | undefined
   /** The isolation the sandboxes get. */
   readonly isolation: IsolationLevel
 }
@@ -47,6 +51,8 @@ export type OptionalCapability =
   | "runCode"
   | "setTimeout"
   | "pause"
+  | "snapshot"
+  | "template"
 
 export const optionalCapabilities = [
   "execStream",
@@ -57,8 +63,10 @@ export const optionalCapabilities = [
   "exposePort",
   "runCode",
   "setTimeout",
-  "pause"
+  "pause",
+  "snapshot",
+  "template"
 ] as const satisfies ReadonlyArray<OptionalCapability>
 
 export const hasCapability = (capabilities: Capabilities, name: OptionalCapability): boolean =>
-  name === "runCode" ? capabilities.runCode.length > 0 : capabilities[name]
+  name === "runCode" ? capabilities.runCode.length > 0 : capabilities[name] === true

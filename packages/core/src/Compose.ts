@@ -7,7 +7,7 @@
 import { Clock, Context, Duration, Effect, Layer, type Scope } from "effect"
 import { hasCapability, type Capabilities, type OptionalCapability } from "./Capabilities.ts"
 import type { Sandbox, SandboxInfo } from "./Sandbox.ts"
-import { SandboxNotFound, type SandboxError } from "./SandboxError.ts"
+import { SandboxNotFound, Unsupported, type SandboxError } from "./SandboxError.ts"
 import { SandboxProvider, type ReapReport, type SandboxProviderShape } from "./SandboxProvider.ts"
 import type { SandboxSpecInput } from "./SandboxSpec.ts"
 
@@ -76,8 +76,10 @@ export interface ComposeOptions {
   readonly name?: string
 }
 
-const satisfies = (capabilities: Capabilities, spec: SandboxSpecInput | undefined) =>
-  (spec?.requires ?? []).every((capability) => hasCapability(capabilities, capability as OptionalCapability))
+const satisfies = (member: Member, spec: SandboxSpecInput | undefined) =>
+  (spec?.requires ?? []).every((capability) => hasCapability(member.provider.capabilities, capability as OptionalCapability)) &&
+  // A snapshot can only be restored by the provider that took it.
+  (spec?.from === undefined || spec.from.provider === member.provider.name)
 
 const unionCapabilities = (members: ReadonlyArray<Member>): Capabilities => {
   const first = members[0]!.provider.capabilities
@@ -93,6 +95,8 @@ const unionCapabilities = (members: ReadonlyArray<Member>): Capabilities => {
     runCode: [...new Set(members.flatMap((m) => m.provider.capabilities.runCode))],
     setTimeout: any("setTimeout"),
     pause: any("pause"),
+    snapshot: any("snapshot"),
+    template: any("template"),
     isolation: first.isolation
   }
 }
@@ -123,7 +127,7 @@ export const makeComposite = (name: string, members: ReadonlyArray<Member>, stra
       }
       if (lastError !== undefined) return yield* Effect.fail(lastError)
       // Nothing was tried: every breaker is open, or no member can serve the spec. Let the first member say why.
-      const fallbackMember = members.find((m) => satisfies(m.provider.capabilities, spec)) ?? members[0]!
+      const fallbackMember = members.find((m) => satisfies(m, spec)) ?? members[0]!
       return yield* attempt(fallbackMember)
     })
 
@@ -178,7 +182,20 @@ export const makeComposite = (name: string, members: ReadonlyArray<Member>, stra
         destroyed: reports.flatMap((r) => r.destroyed),
         failed: reports.flatMap((r) => r.failed),
         dryRun: reports.some((r) => r.dryRun)
-      }))
+      })),
+    listSnapshots: () =>
+      Effect.map(
+        Effect.forEach(members.filter((m) => hasCapability(m.provider.capabilities, "snapshot")), (m) => m.provider.listSnapshots()),
+        (lists) => lists.flat()
+      ),
+    deleteSnapshot: (snapshot) => {
+      const owners = members.filter((m) =>
+        hasCapability(m.provider.capabilities, "snapshot") && (typeof snapshot === "string" || snapshot.provider === m.provider.name)
+      )
+      return owners.length === 0
+        ? Effect.fail(new Unsupported({ provider: name, capability: "snapshot", message: `no member of ${name} keeps snapshots` }))
+        : Effect.forEach(owners, (m) => m.provider.deleteSnapshot(snapshot), { discard: true })
+    }
   }
 }
 
@@ -216,7 +233,7 @@ const composed = <E, R>(
       makeComposite(options.name ?? `${kind}(${members.map((m) => m.provider.name).join(",")})`, members, strategy))
   ) as Layer.Layer<SandboxProvider, E, Exclude<R, Scope.Scope>>
 
-const capable: Strategy = (members, spec) => members.filter((m) => satisfies(m.provider.capabilities, spec))
+const capable: Strategy = (members, spec) => members.filter((m) => satisfies(m, spec))
 
 /**
  * Create on the first member; on `RateLimited`, `QuotaExceeded`, `ProviderUnavailable` or `StartupTimeout` (after that

@@ -118,6 +118,17 @@ export interface RunCodeResult {
   readonly error?: { readonly name: string; readonly value: string; readonly traceback: string } | undefined
 }
 
+/** A saved state of a sandbox's files, to start new sandboxes from (`create({ from: ref })`). */
+export interface SnapshotRef {
+  readonly provider: string
+  readonly id: string
+  readonly createdAt: Date
+  /** Bytes stored, when the provider says. */
+  readonly sizeBytes?: number | undefined
+  /** The sandbox it was taken from. */
+  readonly sourceSandboxId?: string | undefined
+}
+
 export interface Sandbox {
   readonly id: string
   readonly provider: string
@@ -137,6 +148,8 @@ export interface Sandbox {
   /** The sandbox will now end `duration` from now (the provider's own timer; outlives this program). */
   readonly setTimeout: (duration: Duration.Input) => Effect.Effect<void, SandboxError>
   readonly pause: Effect.Effect<void, SandboxError>
+  /** Save the sandbox's files; it keeps running. Start others from it with `create({ from: ref })`. */
+  readonly snapshot: Effect.Effect<SnapshotRef, SandboxError>
   readonly resume: Effect.Effect<void, SandboxError>
   /** Destroy now. Idempotent. */
   readonly destroy: Effect.Effect<void, SandboxError>

@@ -15,7 +15,8 @@ import type {
   FileEntry,
   RunCodeResult,
   SandboxInfo,
-  SandboxProcess
+  SandboxProcess,
+  SnapshotRef
 } from "./Sandbox.ts"
 import type { SandboxError } from "./SandboxError.ts"
 import type { Command, ExecOptions, ListFilter, RunCodeOptions, SandboxSpec, SpawnOptions } from "./SandboxSpec.ts"
@@ -48,6 +49,7 @@ export interface DriverSandbox {
   readonly runCode?: (code: string, options: RunCodeOptions) => Effect.Effect<RunCodeResult, SandboxError>
   readonly setTimeout?: (duration: Duration.Duration) => Effect.Effect<void, SandboxError>
   readonly pause?: Effect.Effect<void, SandboxError>
+  readonly snapshot?: Effect.Effect<SnapshotRef, SandboxError>
   readonly resume?: Effect.Effect<void, SandboxError>
 }
 
@@ -62,4 +64,8 @@ export interface SandboxDriver {
   readonly list: (filter: ListFilter) => Effect.Effect<ReadonlyArray<SandboxInfo>, SandboxError>
   /** Destroy; a sandbox that is already gone is success. */
   readonly destroy: (id: string) => Effect.Effect<void, SandboxError>
+  /** With the `snapshot` capability: the snapshots this provider keeps for us. */
+  readonly listSnapshots?: () => Effect.Effect<ReadonlyArray<SnapshotRef>, SandboxError>
+  /** Delete a snapshot; one that is already gone is success. */
+  readonly deleteSnapshot?: (id: string) => Effect.Effect<void, SandboxError>
 }

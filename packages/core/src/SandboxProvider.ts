@@ -6,9 +6,9 @@ import { hasCapability, type Capabilities } from "./Capabilities.ts"
 import { wrapSandbox } from "./internal/sandboxHandle.ts"
 import { instrument, sandboxesCreated } from "./Observability.ts"
 import { withTransientRetry } from "./Retry.ts"
-import type { Sandbox, SandboxInfo } from "./Sandbox.ts"
+import type { Sandbox, SandboxInfo, SnapshotRef } from "./Sandbox.ts"
 import type { ResolvedSpec, SandboxDriver } from "./SandboxDriver.ts"
-import { Unsupported, type SandboxError } from "./SandboxError.ts"
+import { InvalidRequest, Unsupported, type SandboxError } from "./SandboxError.ts"
 import {
   decodeInput,
   FindOrCreateOptions,
@@ -49,6 +49,10 @@ export interface SandboxProviderShape {
   readonly destroy: (id: string) => Effect.Effect<void, SandboxError>
   /** Destroy Sandkit-created sandboxes (those with `sandkit.owner`) matching the filter. */
   readonly reap: (options?: typeof ReapOptions.Encoded) => Effect.Effect<ReapReport, SandboxError>
+  /** Snapshots this provider keeps (capability `snapshot`). */
+  readonly listSnapshots: () => Effect.Effect<ReadonlyArray<SnapshotRef>, SandboxError>
+  /** Delete a snapshot by ref or id; one already gone is success (capability `snapshot`). */
+  readonly deleteSnapshot: (snapshot: SnapshotRef | string) => Effect.Effect<void, SandboxError>
 }
 
 export class SandboxProvider extends Context.Service<SandboxProvider, SandboxProviderShape>()(
@@ -63,10 +67,31 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
   const decodeList = decodeInput(ListFilter, provider, "list filter")
   const decodeReap = decodeInput(ReapOptions, provider, "reap options")
   const decodeFind = decodeInput(FindOrCreateOptions, provider, "findOrCreate options")
+  const decodeSnapshotId = decodeInput(SandboxId, provider, "snapshot id")
   const op = (operation: string, sandboxId?: string) => <A, E extends SandboxError, R>(effect: Effect.Effect<A, E, R>) =>
     instrument({ provider, operation, sandboxId }, effect)
   const retried = <A, R>(operation: string, effect: Effect.Effect<A, SandboxError, R>, idempotent = true) =>
     withTransientRetry(effect, { idempotent, context: { provider, operation } })
+
+  const unsupported = (capability: string) =>
+    new Unsupported({ provider, capability, message: `${provider} does not support ${capability}` })
+
+  const listSnapshots = () =>
+    Effect.gen(function*() {
+      if (!hasCapability(driver.capabilities, "snapshot") || driver.listSnapshots === undefined) {
+        return yield* unsupported("snapshot")
+      }
+      return yield* retried("listSnapshots", driver.listSnapshots())
+    }).pipe(op("listSnapshots"))
+
+  const deleteSnapshot = (snapshot: SnapshotRef | string) =>
+    Effect.gen(function*() {
+      if (!hasCapability(driver.capabilities, "snapshot") || driver.deleteSnapshot === undefined) {
+        return yield* unsupported("snapshot")
+      }
+      const id = yield* decodeSnapshotId(typeof snapshot === "string" ? snapshot : snapshot.id)
+      return yield* retried("deleteSnapshot", driver.deleteSnapshot(id))
+    }).pipe(op("deleteSnapshot"))
 
   const destroy = (id: string): Effect.Effect<void, SandboxError> =>
     decodeId(id).pipe(
@@ -88,6 +113,19 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
           capability: missing,
           message: `${provider} does not support ${missing}, which the spec requires`
         })
+      }
+      if ((spec.image !== undefined || spec.template !== undefined) && !hasCapability(driver.capabilities, "template")) {
+        return yield* unsupported("template")
+      }
+      if (spec.from !== undefined) {
+        if (!hasCapability(driver.capabilities, "snapshot")) return yield* unsupported("snapshot")
+        if (spec.from.provider !== provider) {
+          return yield* new InvalidRequest({
+            provider,
+            field: "from",
+            message: `snapshot ${spec.from.id} belongs to ${spec.from.provider}, not ${provider}`
+          })
+        }
       }
       if (spec.isolation === "strict" && driver.capabilities.isolation === "process") {
         return yield* new Unsupported({
@@ -189,7 +227,9 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
     findOrCreate,
     list,
     destroy,
-    reap
+    reap,
+    listSnapshots,
+    deleteSnapshot
   }
 }
 

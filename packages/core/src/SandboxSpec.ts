@@ -151,6 +151,16 @@ export const SandboxSpec = Schema.Struct({
   network: Schema.optionalKey(Schema.Struct({ outbound: Schema.optionalKey(Schema.Boolean) })),
   /** `"strict"` refuses to run on an isolation tier that is not a security boundary (local `process`). */
   isolation: Schema.optionalKey(Schema.Literals(["any", "strict"])),
+  /** Start from a snapshot (`sandbox.snapshot()`): its files are there from the first command. */
+  from: Schema.optionalKey(Schema.Struct({
+    provider: Schema.String,
+    id: Schema.String.check(
+      Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, { message: "snapshot ids are 1-128 characters of [A-Za-z0-9._:-]" })
+    ),
+    createdAt: Schema.optionalKey(Schema.declare((u: unknown): u is Date => u instanceof Date, { expected: "a Date" })),
+    sizeBytes: Schema.optionalKey(Schema.UndefinedOr(Schema.Number)),
+    sourceSandboxId: Schema.optionalKey(Schema.UndefinedOr(Schema.String))
+  })),
   /** Capabilities the sandbox must have: `Unsupported` up front otherwise, and composed providers route on it. */
   requires: Schema.optionalKey(Schema.Array(Schema.Literals(optionalCapabilities)))
 }).check(

@@ -48,6 +48,7 @@ const allCapabilities: Capabilities = {
   runCode: ["python", "javascript"],
   setTimeout: true,
   pause: true,
+  template: true,
   isolation: "microvm"
 }
 

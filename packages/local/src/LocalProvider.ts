@@ -3,7 +3,15 @@
  * isolation tier the host allows (bubblewrap → unshare → plain process), probed once and declared in the capabilities.
  * State lives on disk under `root`, so `connect`, `list` and `reap` work from any process on the machine.
  */
-import type { Capabilities, DriverSandbox, ResolvedSpec, RunCodeResult, SandboxDriver, SandboxError, SandboxInfo } from "@sandkit/core"
+import type {
+  Capabilities,
+  DriverSandbox,
+  ResolvedSpec,
+  SandboxDriver,
+  SandboxError,
+  SandboxInfo,
+  SnapshotRef
+} from "@sandkit/core"
 import { InvalidRequest, layerFromDriver, ProviderError, SandboxNotFound, toMillis, Unsupported } from "@sandkit/core"
 import { Config, Effect, Layer } from "effect"
 import { existsSync } from "node:fs"
@@ -13,6 +21,7 @@ import type { RunningChild } from "./internal/child.ts"
 import { isAlive, killAllOf, killGroup } from "./internal/child.ts"
 import { exec, execStream, spawnProcess, type CommandContext } from "./internal/commands.ts"
 import { makeFiles } from "./internal/files.ts"
+import { interpreters, parseError } from "./internal/runCode.ts"
 import { detectTier, probeTier, type Limits, type Tier } from "./internal/isolation.ts"
 import * as Store from "./internal/store.ts"
 
@@ -54,22 +63,13 @@ export const defaultRoot = (): string => join(tmpdir(), "sandkit-local")
 
 const ioError = (message: string) => (cause: unknown) => new ProviderError({ provider: PROVIDER, message: `${message}: ${String(cause)}`, cause })
 
-/** Interpreters the local fallback for `runCode` can use, by the in-sandbox path it runs them from. */
-const interpreters: ReadonlyArray<{ readonly language: string; readonly binaries: ReadonlyArray<string>; readonly argv: (bin: string) => ReadonlyArray<string> }> = [
-  { language: "python", binaries: ["/usr/bin/python3", "/usr/local/bin/python3"], argv: (bin) => [bin, "-"] },
-  { language: "javascript", binaries: ["/usr/bin/node", "/usr/local/bin/node"], argv: (bin) => [bin, "-"] },
-  { language: "bash", binaries: ["/bin/bash", "/usr/bin/bash"], argv: (bin) => [bin, "-s"] },
-  { language: "sh", binaries: ["/bin/sh"], argv: (bin) => [bin, "-s"] }
-]
-
-/** Python's last traceback line, `NameError: name 'x' is not defined` → name and value. */
-const parseError = (stderr: string, exitCode: number): RunCodeResult["error"] => {
-  const last = stderr.trim().split("\n").at(-1) ?? ""
-  const match = /^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):\s?(.*)$/.exec(last)
-  return match
-    ? { name: match[1]!, value: match[2]!, traceback: stderr }
-    : { name: "ExitCode", value: String(exitCode), traceback: stderr }
-}
+const toSnapshotRef = (snapshot: Store.SnapshotState): SnapshotRef => ({
+  provider: PROVIDER,
+  id: snapshot.id,
+  createdAt: new Date(snapshot.createdAt),
+  sizeBytes: snapshot.sizeBytes,
+  sourceSandboxId: snapshot.sourceSandboxId
+})
 
 const allocateUid = async (root: string, id: string): Promise<number> => {
   for (;;) {
@@ -123,6 +123,8 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
       runCode: runCodeLanguages.map((i) => i.language),
       setTimeout: true,
       pause: false,
+      snapshot: true,
+      template: false,
       isolation: tier
     }
 
@@ -263,6 +265,15 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
               error: result.exitCode === 0 ? undefined : parseError(result.stderr, result.exitCode)
             }
           }),
+        snapshot: Effect.flatMap(load(state.id), (current) =>
+          Effect.tryPromise({
+            try: async () => {
+              const id = "snap-" + globalThis.crypto.randomUUID().replaceAll("-", "").slice(0, 16)
+              const saved = await Store.writeSnapshot(root, id, workspace, current.id)
+              return toSnapshotRef(saved)
+            },
+            catch: ioError("cannot snapshot the workspace")
+          })),
         setTimeout: (duration) =>
           Effect.flatMap(load(state.id), (current) => {
             state = { ...current, expiresAt: Date.now() + toMillis(duration) }
@@ -274,13 +285,6 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
 
     const create = (spec: ResolvedSpec): Effect.Effect<DriverSandbox, SandboxError> =>
       Effect.gen(function*() {
-        if (spec.image !== undefined || spec.template !== undefined) {
-          return yield* new Unsupported({
-            provider: PROVIDER,
-            capability: "image",
-            message: "the local provider runs on the host's own system; images and templates need a cloud provider"
-          })
-        }
         const id = "local-" + globalThis.crypto.randomUUID().replaceAll("-", "").slice(0, 16)
         const now = Date.now()
         const uid = dropPrivileges
@@ -308,9 +312,16 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
           uid,
           limits
         }
+        if (spec.from !== undefined && (yield* Effect.promise(() => Store.readSnapshot(root, spec.from!.id))) === undefined) {
+          return yield* new SandboxNotFound({
+            provider: PROVIDER,
+            message: `snapshot ${spec.from.id} does not exist (deleted, or taken under another root)`
+          })
+        }
         yield* Effect.tryPromise({
           try: async () => {
             await Store.createSandboxDirs(root, id, uid)
+            if (spec.from !== undefined) await Store.restoreSnapshot(root, spec.from.id, Store.workspaceDir(root, id), uid)
             await Store.writeState(root, state)
           },
           catch: ioError("cannot create the sandbox workspace")
@@ -343,7 +354,9 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
           }
           return out.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
         }),
-      destroy: (id) => Effect.tryPromise({ try: () => destroyNow(id), catch: ioError(`cannot destroy ${id}`) })
+      destroy: (id) => Effect.tryPromise({ try: () => destroyNow(id), catch: ioError(`cannot destroy ${id}`) }),
+      listSnapshots: () => Effect.promise(async () => (await Store.listSnapshots(root)).map(toSnapshotRef)),
+      deleteSnapshot: (id) => Effect.tryPromise({ try: () => Store.removeSnapshot(root, id), catch: ioError(`cannot delete snapshot ${id}`) })
     }
     return driver
   })

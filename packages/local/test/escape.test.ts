@@ -275,31 +275,34 @@ const cases: ReadonlyArray<Case> = [
 ]
 
 const tiers = ["bubblewrap", "namespaces", "process"] as const
+const limits = { fileSizeMiB: 1, cpuSeconds: 1, processes: 64 }
+
+/** Which tiers work here, probed before the tests are registered so skips carry their reason up front. */
+const tierFailures = new Map<string, string | undefined>()
+for (const tier of tiers) {
+  const built = await Effect.runPromise(Effect.result(LocalProvider.make({ root, isolation: tier, limits })))
+  tierFailures.set(tier, built._tag === "Failure" ? built.failure.message : undefined)
+}
+const ownUid = isRoot || process.getuid?.() !== 0
+
+/** Why `testCase` cannot run on `tier` here, or undefined when it can. */
+const skipReason = (tier: (typeof tiers)[number], testCase: Case): string | undefined => {
+  const unavailable = tierFailures.get(tier)
+  if (unavailable !== undefined) return `the ${tier} tier is unavailable here (${unavailable})`
+  if (testCase.needs === "namespaces" && tier === "process") return "the process tier is no security boundary and cannot promise this"
+  if (testCase.needs === "filesystem" && tier !== "bubblewrap") return "only bubblewrap gives the sandbox a private view of the host's files"
+  if (testCase.needs === "own-uid" && !ownUid) return "needs a uid per sandbox (run as root) or an unprivileged user"
+  return undefined
+}
 
 for (const tier of tiers) {
-  const layer = LocalProvider.layer({ root, isolation: tier, limits: { fileSizeMiB: 1, cpuSeconds: 1, processes: 64 } }) as Layer.Layer<SandboxProvider>
+  const layer = LocalProvider.layer({ root, isolation: tier, limits }) as Layer.Layer<SandboxProvider>
   describe(`escape battery (${tier})`, () => {
     for (const testCase of cases) {
-      it.live(testCase.name, (ctx) =>
+      const reason = skipReason(tier, testCase)
+      if (reason !== undefined) console.log(`skipped [${tier}] ${testCase.name}: ${reason}`)
+      it.live.skipIf(reason !== undefined)(testCase.name, () =>
         Effect.gen(function*() {
-          const available = yield* Effect.result(Effect.provide(providerService, layer))
-          if (available._tag === "Failure") {
-            console.log(`skipped [${tier}] ${testCase.name}: tier unavailable here (${String((available.failure as Error).message)})`)
-            return ctx.skip()
-          }
-          const ownUid = isRoot || process.getuid?.() !== 0
-          if (testCase.needs === "namespaces" && tier === "process") {
-            console.log(`skipped [${tier}] ${testCase.name}: the process tier is no security boundary and cannot promise this`)
-            return ctx.skip()
-          }
-          if (testCase.needs === "filesystem" && tier !== "bubblewrap") {
-            console.log(`skipped [${tier}] ${testCase.name}: only bubblewrap gives the sandbox a private view of the host's files`)
-            return ctx.skip()
-          }
-          if (testCase.needs === "own-uid" && !ownUid) {
-            console.log(`skipped [${tier}] ${testCase.name}: needs a uid per sandbox (run as root) or an unprivileged user`)
-            return ctx.skip()
-          }
           yield* Effect.scoped(Effect.gen(function*() {
             const provider = yield* SandboxProvider
             const sandbox = yield* provider.create({ labels: { escape: marker } })

@@ -23,14 +23,14 @@ const undeclared = makeCheck("capabilities: each undeclared one fails with Unsup
     for (const capability of optionalCapabilities) {
       if (!hasCapability(ctx.capabilities, capability)) {
         const error = yield* expectUnsupported(
-          within(60_000, `${capability} probe`)(Effect.scoped(probe(capability, sandbox))),
+          within(60_000, `${capability} probe`)(Effect.scoped(probe(capability, sandbox, ctx.provider))),
           capability,
           `${capability} (not declared)`
         )
         yield* assertEqual((error as { readonly provider?: unknown }).provider, ctx.provider.name, `Unsupported.provider for ${capability}`)
       } else {
         // Declared: whatever else happens, the call must not be refused as unsupported.
-        const exit = yield* Effect.exit(within(60_000, `${capability} probe`)(Effect.scoped(probe(capability, sandbox))))
+        const exit = yield* Effect.exit(within(60_000, `${capability} probe`)(Effect.scoped(probe(capability, sandbox, ctx.provider))))
         if (Exit.isFailure(exit)) {
           const error = Cause.findErrorOption(exit.cause)
           if (error._tag === "Some" && (error.value as { readonly _tag?: unknown })._tag === "Unsupported") {

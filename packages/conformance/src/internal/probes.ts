@@ -3,7 +3,7 @@
  * when it is, that the call is at least not refused as unsupported).
  */
 import { Effect, Stream, type Scope } from "effect"
-import type { OptionalCapability, Sandbox } from "@sandkit/core"
+import type { OptionalCapability, Sandbox, SandboxProviderShape } from "@sandkit/core"
 import { sampleFor } from "./samples.ts"
 
 const encoder = new TextEncoder()
@@ -11,7 +11,11 @@ const encoder = new TextEncoder()
 /** A port number unlikely to collide with anything else on a shared host. */
 export const randomPort = (): number => 20000 + Math.floor(Math.random() * 20000)
 
-export const probe = (capability: OptionalCapability, sandbox: Sandbox): Effect.Effect<unknown, unknown, Scope.Scope> => {
+export const probe = (
+  capability: OptionalCapability,
+  sandbox: Sandbox,
+  provider: SandboxProviderShape
+): Effect.Effect<unknown, unknown, Scope.Scope> => {
   switch (capability) {
     case "execStream":
       return Stream.runDrain(sandbox.execStream("true"))
@@ -37,5 +41,10 @@ export const probe = (capability: OptionalCapability, sandbox: Sandbox): Effect.
       return sandbox.setTimeout("30 minutes")
     case "pause":
       return Effect.andThen(sandbox.pause, sandbox.resume)
+    case "snapshot":
+      return Effect.flatMap(sandbox.snapshot, (snapshot) => provider.deleteSnapshot(snapshot))
+    case "template":
+      // A template that does not exist: a provider with templates says so (not Unsupported); one without, Unsupported.
+      return provider.create({ template: "sandkit-conformance-no-such-template", labels: sandbox.info.labels["conformance"] === undefined ? {} : { conformance: sandbox.info.labels["conformance"] } })
   }
 }

@@ -192,6 +192,8 @@ export const wrapSandbox = (
       })),
     pause: op("pause", Effect.flatMap(need("pause", driver.pause), (pause) => retried("pause", pause))),
     resume: op("resume", Effect.flatMap(need("pause", driver.resume), (resume) => retried("resume", resume))),
+    // Not retried on a reset connection: a second snapshot would be a second copy.
+    snapshot: op("snapshot", Effect.flatMap(need("snapshot", driver.snapshot), (snapshot) => retried("snapshot", snapshot, false))),
     destroy: destroy(id)
   }
 }

@@ -5,7 +5,8 @@
  *   <root>/<id>/workspace/   the only writable place the sandboxed code sees
  *   <root>/<id>/tmp/         its TMPDIR in the `process` tier
  */
-import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises"
+import { constants } from "node:fs"
+import { chmod, chown, cp, lchown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { Limits } from "./isolation.ts"
 
@@ -116,4 +117,84 @@ export const removeSandbox = async (root: string, id: string, uid?: number): Pro
   await rm(statePath(root, id), { force: true })
   await rm(sandboxDir(root, id), { recursive: true, force: true, maxRetries: 3 })
   if (uid !== undefined) await releaseUid(root, uid)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Snapshots: <root>/.snapshots/<id>/files is a copy of a workspace, <root>/.snapshots/<id>/snapshot.json describes it.
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface SnapshotState {
+  readonly id: string
+  readonly createdAt: number
+  readonly sizeBytes: number
+  readonly sourceSandboxId: string
+}
+
+const snapshotsDir = (root: string) => join(root, ".snapshots")
+const snapshotDir = (root: string, id: string) => join(snapshotsDir(root), id)
+export const snapshotFiles = (root: string, id: string) => join(snapshotDir(root, id), "files")
+
+/** Copy-on-write where the file system can (reflink: btrfs, XFS), a plain copy otherwise. */
+const copyTree = (from: string, to: string) =>
+  cp(from, to, { recursive: true, mode: constants.COPYFILE_FICLONE, verbatimSymlinks: true, errorOnExist: true })
+
+const treeSize = async (path: string): Promise<number> => {
+  let total = 0
+  for (const entry of await readdir(path, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size
+  }
+  return total
+}
+
+export const writeSnapshot = async (root: string, id: string, workspace: string, sourceSandboxId: string): Promise<SnapshotState> => {
+  await mkdir(snapshotsDir(root), { recursive: true, mode: 0o700 })
+  await mkdir(snapshotDir(root, id), { mode: 0o700 })
+  try {
+    await copyTree(workspace, snapshotFiles(root, id))
+    const state: SnapshotState = { id, createdAt: Date.now(), sizeBytes: await treeSize(snapshotFiles(root, id)), sourceSandboxId }
+    // Written last: a snapshot without its description is incomplete and not listed.
+    await writeFile(join(snapshotDir(root, id), "snapshot.json"), JSON.stringify(state), { mode: 0o600 })
+    return state
+  } catch (error) {
+    await rm(snapshotDir(root, id), { recursive: true, force: true })
+    throw error
+  }
+}
+
+export const readSnapshot = async (root: string, id: string): Promise<SnapshotState | undefined> => {
+  try {
+    return JSON.parse(await readFile(join(snapshotDir(root, id), "snapshot.json"), "utf8")) as SnapshotState
+  } catch {
+    return undefined
+  }
+}
+
+export const listSnapshots = async (root: string): Promise<ReadonlyArray<SnapshotState>> => {
+  let ids: Array<string>
+  try {
+    ids = await readdir(snapshotsDir(root))
+  } catch {
+    return []
+  }
+  const states = await Promise.all(ids.map((id) => readSnapshot(root, id)))
+  return states.filter((s): s is SnapshotState => s !== undefined).sort((a, b) => a.createdAt - b.createdAt)
+}
+
+export const removeSnapshot = async (root: string, id: string): Promise<void> => {
+  await rm(join(snapshotDir(root, id), "snapshot.json"), { force: true })
+  await rm(snapshotDir(root, id), { recursive: true, force: true })
+}
+
+/** Fill a new workspace from a snapshot, owned by the sandbox's uid when it has one. */
+export const restoreSnapshot = async (root: string, snapshotId: string, workspace: string, uid: number | undefined) => {
+  await cp(snapshotFiles(root, snapshotId), workspace, {
+    recursive: true,
+    mode: constants.COPYFILE_FICLONE,
+    verbatimSymlinks: true,
+    force: true
+  })
+  if (uid === undefined) return
+  for (const entry of await readdir(workspace, { withFileTypes: true, recursive: true })) {
+    await lchown(join(entry.parentPath, entry.name), uid, uid)
+  }
 }
