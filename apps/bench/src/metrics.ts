@@ -3,7 +3,7 @@
  * the Sandkit call, in the benchmarking process.
  */
 
-export const metricIds = ["create", "tti", "exec", "file-1k", "file-1m", "destroy"] as const
+export const metricIds = ["create", "tti", "tti-snapshot", "exec", "file-1k", "file-1m", "destroy"] as const
 /** A metric the user can select with `--metrics`. */
 export type MetricId = typeof metricIds[number]
 
@@ -14,6 +14,10 @@ export type RecordedMetric = MetricId | typeof BURST_METRIC
 export const metricInfo: Record<RecordedMetric, { readonly title: string; readonly description: string }> = {
   create: { title: "create", description: "create call → sandbox handle returned" },
   tti: { title: "time to interactive", description: "create call → first `echo` finished (includes create)" },
+  "tti-snapshot": {
+    title: "TTI from snapshot",
+    description: "create({ from: snapshot }) → first `echo` finished; the snapshot holds a prepared workspace (local: 100 MiB)"
+  },
   exec: { title: "warm exec", description: "round trip of a second `echo` in a running sandbox" },
   "file-1k": { title: "file 1 KiB w+r", description: "write 1 KiB, then read it back (and compare)" },
   "file-1m": { title: "file 1 MiB w+r", description: "write 1 MiB, then read it back (and compare)" },

@@ -182,6 +182,7 @@ export const buildTargets = (
   options: { readonly runId: string; readonly baseline: "none" | "raw"; readonly injectMs?: number | undefined }
 ): Effect.Effect<BuiltTargets, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const runScope = yield* Effect.scope
     const targets: Array<BenchTarget> = []
     const failed: Array<BuiltTargets["failed"][number]> = []
     const notes: Array<string> = []
@@ -202,7 +203,8 @@ export const buildTargets = (
         label: targetLabel(displayName, entry.kind, "sandkit"),
         runId: options.runId,
         spec: entry.spec,
-        details
+        details,
+        runScope
       }))
       if (options.injectMs !== undefined) {
         targets.push(fromProvider({

@@ -13,7 +13,7 @@
  *
  * Every sandbox lives in the round's scope: if the run is interrupted (Ctrl-C), the scope closes and destroys it.
  */
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Effect, Exit, Scope } from "effect"
 import type { BenchConfig } from "./args.ts"
 import { BURST_METRIC, type MetricId, type RecordedMetric } from "./metrics.ts"
 import { mulberry32, shuffle } from "./prng.ts"
@@ -209,6 +209,14 @@ export const runRound = (ctx: RoundContext, options: RoundOptions): Effect.Effec
       inParallel(live, (s) =>
         timed(ctx, metric, s.slot, Effect.andThen(s.handle.write(name, data), s.handle.read(name)), (back) =>
           sameBytes(back, data) ? undefined : `read back ${back.length} bytes that differ from the ${data.length} written`))
+    const fromSnapshot = ctx.target.createFromSnapshot
+    const roundScope = yield* Effect.scope
+    if (wants("tti-snapshot") && fromSnapshot !== undefined) {
+      // Same shape as tti: create (from the snapshot) → first echo; the sandbox is destroyed with the round.
+      yield* inParallel(live, (s) =>
+        timed(ctx, "tti-snapshot", s.slot, Effect.flatMap(fromSnapshot, (handle) => handle.exec(`echo ${ECHO}`)).pipe(Scope.provide(roundScope)), (r) =>
+          r.exitCode === 0 && r.stdout.trim() === ECHO ? undefined : `echo exited ${r.exitCode} with ${JSON.stringify(r.stdout.slice(0, 80))}`))
+    }
     if (wants("file-1k")) yield* fileRoundTrip("file-1k", "sandkit-bench-1k.bin", options.files.kib)
     if (wants("file-1m")) yield* fileRoundTrip("file-1m", "sandkit-bench-1m.bin", options.files.mib)
     yield* inParallel(created, (s) =>

@@ -5,7 +5,7 @@
  */
 import type { SandboxError, SandboxProviderShape, SandboxSpecInput } from "@sandkit/core"
 import { RUN_LABEL } from "@sandkit/core"
-import { Cause, Data, Effect, type Scope } from "effect"
+import { Cause, Data, Effect, Scope } from "effect"
 
 /** Where a target's numbers come from. Every output shows it. */
 export type TargetKind = "local" | "cloud" | "emulated"
@@ -49,6 +49,11 @@ export interface BenchTarget {
   readonly details: Readonly<Record<string, string>>
   /** Create a sandbox, destroyed when the scope closes unless `destroy` succeeded first. */
   readonly create: Effect.Effect<BenchHandle, BenchFailure, Scope.Scope>
+  /**
+   * Providers with snapshots: create a sandbox from a snapshot of a prepared workspace (made once per run, on first
+   * use, and deleted when the run ends). `undefined` when the provider has no snapshots.
+   */
+  readonly createFromSnapshot?: Effect.Effect<BenchHandle, BenchFailure, Scope.Scope> | undefined
   /** After the run: list by this run's label (must be empty), reap what is left. `undefined` = shares another target's. */
   readonly leakCheck: Effect.Effect<LeakReport> | undefined
 }
@@ -88,14 +93,18 @@ export const fromProvider = (options: {
   readonly details?: Readonly<Record<string, string>>
   /** Set false for twins (e.g. the latency-injected one) that share the provider, and so its leak check. */
   readonly checkLeaks?: boolean
+  /** The run's scope: the snapshot source for `createFromSnapshot` lives in it. Without it, no snapshot metric. */
+  readonly runScope?: Scope.Scope
+  /** Bytes in the snapshotted workspace (default 100 MiB). */
+  readonly snapshotBytes?: number
 }): BenchTarget => {
   const { provider, runId } = options
   const runLabel = { [RUN_LABEL]: runId }
 
-  const create: BenchTarget["create"] = Effect.gen(function*() {
+  const createWith = (spec: SandboxSpecInput | undefined): BenchTarget["create"] => Effect.gen(function*() {
     let destroyed = false
     const sandbox = yield* Effect.acquireRelease(
-      ioMap(provider.createDetached(options.spec)),
+      ioMap(provider.createDetached(spec)),
       (sb) =>
         destroyed ? Effect.void : sb.destroy.pipe(
           Effect.catchCause((cause) => Effect.logWarning(`bench: could not destroy ${sb.id}`, Cause.pretty(cause)))
@@ -110,6 +119,31 @@ export const fromProvider = (options: {
     }
     return handle
   })
+  const create = createWith(options.spec)
+
+  // One snapshot per run, made on first use: a sandbox whose workspace holds `snapshotBytes` of files, snapshotted,
+  // then destroyed; the snapshot itself is deleted when the run's scope closes.
+  const runScope = options.runScope
+  const snapshotBytes = options.snapshotBytes ?? 100 * 1024 * 1024
+  const snapshotRef = runScope === undefined || provider.capabilities.snapshot !== true
+    ? undefined
+    : Effect.runSync(Effect.cached(
+      Effect.gen(function*() {
+        const source = yield* ioMap(provider.createDetached(options.spec))
+        const ref = yield* ioMap(Effect.gen(function*() {
+          const chunk = new Uint8Array(Math.min(snapshotBytes, 4 * 1024 * 1024)).fill(97)
+          for (let written = 0, i = 0; written < snapshotBytes; written += chunk.length, i++) {
+            yield* source.files.write(`prepared/part-${i}.bin`, chunk)
+          }
+          return yield* source.snapshot
+        })).pipe(Effect.ensuring(Effect.ignore(source.destroy)))
+        yield* Scope.addFinalizer(runScope, Effect.ignore(provider.deleteSnapshot(ref)))
+        return ref
+      })
+    ))
+  const createFromSnapshot = snapshotRef === undefined
+    ? undefined
+    : Effect.flatMap(snapshotRef, (ref) => createWith({ ...options.spec, from: ref }))
 
   const leakCheck: Effect.Effect<LeakReport> = Effect.gen(function*() {
     const left = yield* provider.list({ labels: runLabel })
@@ -135,6 +169,7 @@ export const fromProvider = (options: {
     label: options.label,
     details: options.details ?? {},
     create,
+    createFromSnapshot,
     leakCheck: options.checkLeaks === false ? undefined : leakCheck
   }
 }
