@@ -1,0 +1,1 @@
+export * as E2bProvider from "./E2bProvider.ts"

@@ -1,0 +1,271 @@
+/**
+ * Fault injection through the emulator's knobs: retries decided by the core schedule alone (the SDK's own retries
+ * are off), typed errors, no retry loops on permanent failures, no leaks on interruption.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import {
+  makeProvider,
+  makeReadiness,
+  makeTransient,
+  RetryPolicy,
+  type SandboxError,
+  type SandboxProviderShape,
+  transient
+} from "@sandkit/core"
+import { E2bEmulator } from "@sandkit/emulators/e2b"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Redacted } from "effect"
+import { TestClock } from "effect/testing"
+import { E2bProvider } from "../src/index.ts"
+import { emulatedOptions } from "./emulated.ts"
+
+const API_KEY = "e2b_faultsuite_0123456789"
+
+class Emulator extends Context.Service<Emulator, E2bEmulator.E2bEmulator>()("@sandkit/e2b/test/Emulator") {}
+const EmulatorLayer = Layer.effect(Emulator, E2bEmulator.make({ apiKey: API_KEY }))
+
+/** The provider over the emulator (built per test: cheap, no network call). */
+const providerFor = (emulator: E2bEmulator.E2bEmulator, extra: Partial<E2bProvider.E2bOptions> = {}) =>
+  Effect.map(E2bProvider.make(emulatedOptions(emulator, extra)), makeProvider)
+
+/** Real-time pause (network I/O needs it, whatever clock the test runs on). */
+const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+
+/** Poll (in real time) until `predicate` holds; fail after ~10 s. */
+const waitUntil = (what: string, predicate: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1000; i++) {
+      if (predicate()) return
+      yield* realSleep(10)
+    }
+    return yield* Effect.die(new Error(`timed out waiting until ${what}`))
+  })
+
+/** A fast transient schedule: `retries` retries 1 ms apart, no jitter. */
+const fastPolicy = (retries: number) => ({
+  transient: makeTransient({ base: "1 millis", factor: 1, maxRetries: retries, jitter: false }),
+  readiness: makeReadiness({ spacing: "10 millis", tries: 50 })
+})
+
+/** After every test: nothing left, neither in the emulator nor in `list()`; the knobs and the log reset. */
+const assertClean = (emulator: E2bEmulator.E2bEmulator, provider: SandboxProviderShape) =>
+  Effect.gen(function*() {
+    emulator.faults.clear()
+    emulator.registry.clearKnobs()
+    assert.deepStrictEqual(emulator.registry.ids(), [], "emulator registry is empty")
+    assert.deepStrictEqual(yield* provider.list(), [], "list() is empty")
+    emulator.log.clear()
+  })
+
+const failureOf = <A>(exit: Exit.Exit<A, SandboxError>): SandboxError => {
+  if (Exit.isSuccess(exit)) throw new Error("expected a failure, got a success")
+  const error = Cause.findErrorOption(exit.cause)
+  if (error._tag === "None") throw new Error(`expected a failure, got ${Cause.pretty(exit.cause)}`)
+  return error.value
+}
+
+describe("e2b faults (emulated)", () => {
+  // TestClock: the waits are observed on the clock, not measured.
+  it.layer(EmulatorLayer, { timeout: 60_000 })("on the test clock", (it) => {
+    it.effect("two 429s with Retry-After: 1, then success: exactly 3 creates, each wait honoured", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        emulator.faults.rateLimitNext("create", { times: 2, retryAfter: 1 })
+        const fiber = yield* Effect.forkChild(provider.createDetached())
+        const creates = () => emulator.log.count("create")
+        yield* waitUntil("the first create", () => creates() === 1)
+        // Retry-After: 1 → nothing may be sent before a full second has passed on the clock.
+        yield* TestClock.adjust("999 millis")
+        yield* realSleep(100)
+        assert.strictEqual(creates(), 1, "no retry before Retry-After elapsed")
+        yield* TestClock.adjust("1 millis")
+        yield* waitUntil("the second create", () => creates() === 2)
+        yield* TestClock.adjust("999 millis")
+        yield* realSleep(100)
+        assert.strictEqual(creates(), 2, "no retry before the second Retry-After elapsed")
+        yield* TestClock.adjust("1 millis")
+        const sandbox = yield* Fiber.join(fiber)
+        assert.strictEqual(creates(), 3)
+        assert.deepStrictEqual(emulator.log.entries("create").map((e) => e.status), [429, 429, 201])
+        assert.strictEqual((yield* sandbox.exec("echo ok")).stdout, "ok\n")
+        yield* sandbox.destroy
+        yield* assertClean(emulator, provider)
+      }))
+
+    it.effect("the SDK's own 429 retry is off: with no core retries, one create and RateLimited carrying Retry-After", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        emulator.faults.rateLimitNext("create", { times: 3, retryAfter: 7 })
+        const exit = yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(0))))
+        const error = failureOf(exit)
+        assert.strictEqual(error._tag, "RateLimited")
+        assert.strictEqual(error._tag === "RateLimited" ? error.retryAfter && Duration.toMillis(error.retryAfter) : undefined, 7_000)
+        assert.strictEqual(emulator.log.count("create"), 1)
+        yield* assertClean(emulator, provider)
+      }))
+  })
+
+  // The real clock: the retries here are a few milliseconds apart.
+  it.layer(EmulatorLayer, { timeout: 60_000, excludeTestServices: true })("on the real clock", (it) => {
+    it.effect("503 on create: retried per schedule, then ProviderUnavailable after the cap", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        emulator.faults.failNext("create", { status: 503, times: 100, message: "no capacity" })
+        const exit = yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(3))))
+        const error = failureOf(exit)
+        assert.strictEqual(error._tag, "ProviderUnavailable")
+        assert.strictEqual(error._tag === "ProviderUnavailable" ? error.status : undefined, 503)
+        assert.strictEqual(emulator.log.count("create"), 4, "1 attempt + 3 retries")
+        yield* assertClean(emulator, provider)
+      }))
+
+    it.effect("401: AuthenticationFailed, no retry, and the key appears nowhere", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const wrongKey = "e2b_wrongkey_abcdefghij"
+        const provider = yield* providerFor(emulator, { apiKey: Redacted.make(wrongKey) })
+        const exit = yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(5))))
+        const error = failureOf(exit)
+        assert.strictEqual(error._tag, "AuthenticationFailed")
+        assert.strictEqual(emulator.log.count("create"), 1)
+        const rendered = [error.message, String(error), JSON.stringify(error), JSON.stringify(error.cause), Cause.pretty((exit as Exit.Failure<unknown, unknown>).cause)]
+        for (const text of rendered) assert.notInclude(text, wrongKey)
+        yield* assertClean(emulator, yield* providerFor(emulator))
+      }))
+
+    it.effect("a sandbox silently deleted mid-run: the next calls fail with SandboxNotFound, once each", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const sandbox = yield* provider.create()
+          assert.strictEqual((yield* sandbox.exec("echo before")).stdout, "before\n")
+          emulator.registry.deleteAfter(sandbox.id, 20)
+          yield* waitUntil("the silent deletion", () => emulator.registry.get(sandbox.id) === undefined)
+          emulator.log.clear()
+          const calls = [
+            ["process.Start", sandbox.exec("echo after")],
+            ["files.read", sandbox.files.read("x.txt")],
+            ["getInfo", sandbox.refresh],
+            ["setTimeout", sandbox.setTimeout("10 minutes")],
+            ["connect", provider.connect(sandbox.id)]
+          ] as const
+          for (const [route, call] of calls) {
+            const error = failureOf(yield* Effect.exit(call as Effect.Effect<unknown, SandboxError>))
+            assert.strictEqual(error._tag, "SandboxNotFound", `${route}: ${error.message}`)
+            assert.strictEqual(emulator.log.count(route), 1, `${route} called once, not retried`)
+          }
+        }))
+        // Closing the scope destroyed it again: a 404 there is success (destroy is idempotent).
+        assert.strictEqual(emulator.log.count("kill"), 1)
+        yield* assertClean(emulator, provider)
+      }))
+
+    it.effect("interrupted while create is in flight: the sandbox the server created is destroyed", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        // The server creates at once, but envd answers only after a while: create is still in flight.
+        emulator.registry.setReadinessDelay(300)
+        const fiber = yield* Effect.forkChild(
+          Effect.scoped(Effect.andThen(provider.create(), Effect.never)).pipe(Effect.provideService(RetryPolicy, fastPolicy(0)))
+        )
+        yield* waitUntil("the server created the sandbox", () => emulator.registry.size === 1)
+        const [created] = emulator.registry.ids()
+        assert.strictEqual(emulator.log.count("kill"), 0)
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(emulator.registry.removals.filter((r) => r.id === created), [{ id: created!, reason: "destroyed" }])
+        assert.strictEqual(emulator.log.count("kill"), 1)
+        yield* assertClean(emulator, provider)
+      }))
+
+    it.effect("envd never ready within the readiness schedule: StartupTimeout, and the sandbox is destroyed", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        emulator.registry.setReadinessDelay(60_000)
+        const policy = { transient, readiness: makeReadiness({ spacing: "5 millis", tries: 4 }) }
+        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, policy))))
+        assert.strictEqual(error._tag, "StartupTimeout")
+        assert.strictEqual(emulator.log.count("filesystem.Stat"), 4, "one readiness probe per try")
+        assert.strictEqual(emulator.log.count("kill"), 1)
+        yield* assertClean(emulator, provider)
+      }))
+
+    it.effect("connection reset: a create is not re-sent (it may have happened), a list is", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        emulator.faults.resetNext("create")
+        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
+        assert.strictEqual(error._tag, "ProviderUnavailable")
+        assert.strictEqual(emulator.log.count("create"), 1)
+        emulator.faults.resetNext("list", { times: 2 })
+        assert.deepStrictEqual(yield* provider.list().pipe(Effect.provideService(RetryPolicy, fastPolicy(3))), [])
+        assert.strictEqual(emulator.log.count("list"), 3)
+        yield* assertClean(emulator, provider)
+      }))
+
+    it.effect("a stream cut mid-way: exec fails with ProviderUnavailable and is not re-run", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const sandbox = yield* provider.create()
+          emulator.faults.resetNext("process.Start", { midStream: true, afterMs: 50 })
+          const error = failureOf(yield* Effect.exit(sandbox.exec("sleep 2; echo late").pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
+          assert.strictEqual(error._tag, "ProviderUnavailable", error.message)
+          assert.strictEqual(emulator.log.count("process.Start"), 1)
+          assert.strictEqual((yield* sandbox.exec("echo still-alive")).stdout, "still-alive\n")
+        }))
+        yield* assertClean(emulator, provider)
+      }))
+
+    it.effect("concurrency quota: QuotaExceeded, not retried", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        emulator.registry.setQuota(1)
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* provider.create()
+          const error = failureOf(yield* Effect.exit(Effect.scoped(provider.create()).pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
+          assert.strictEqual(error._tag, "QuotaExceeded", error.message)
+          assert.strictEqual(emulator.log.count("create"), 2)
+        }))
+        yield* assertClean(emulator, provider)
+      }))
+
+    it.effect("latency: calls still succeed, and the request log counts each route exactly", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        emulator.faults.latency("*", { uniform: [1, 5] }).latency("process.Start", 20)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const sandbox = yield* provider.create()
+          for (let i = 0; i < 3; i++) assert.strictEqual((yield* sandbox.exec(`echo ${i}`)).stdout, `${i}\n`)
+        }))
+        assert.strictEqual(emulator.log.count("create"), 1)
+        assert.strictEqual(emulator.log.count("process.Start"), 3)
+        assert.strictEqual(emulator.log.count("kill"), 1)
+        yield* assertClean(emulator, provider)
+      }))
+
+    it.effect("data-plane errors carry no token: a bad envd token is AuthenticationFailed without the token in it", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const sandbox = yield* provider.create()
+          const token = emulator.registry.get(sandbox.id)!.ext.envdAccessToken
+          emulator.faults.failNext("files.read", { status: 401, message: `token ${token} rejected` })
+          const error = failureOf(yield* Effect.exit(sandbox.files.read("x")))
+          assert.strictEqual(error._tag, "AuthenticationFailed")
+          for (const text of [error.message, JSON.stringify(error), JSON.stringify(error.cause)]) assert.notInclude(text, token)
+        }))
+        yield* assertClean(emulator, provider)
+      }))
+  })
+})
+
