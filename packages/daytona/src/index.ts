@@ -1,0 +1,1 @@
+export * as DaytonaProvider from "./DaytonaProvider.ts"
