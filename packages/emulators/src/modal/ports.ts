@@ -1,0 +1,62 @@
+/**
+ * Connect tokens (`SandboxCreateConnectTokenV2`): an HTTP/1.1 proxy on its own port of 127.0.0.1. A token's URL is
+ * `<proxy>/connect/<id>`; a request under it must carry the token (`Authorization: Bearer <token>`, or the
+ * `_modal_connect_token` query parameter) and is forwarded to the port inside the sandbox, through the URL the local
+ * engine exposes for it. Encrypted tunnels (`encryptedPorts`) need no proxy: their `TunnelData` names the port on
+ * 127.0.0.1 itself.
+ */
+import { Effect, Exit } from "effect"
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http"
+import type { Dispatch } from "../HttpServer.ts"
+import { sendJson } from "../HttpServer.ts"
+import type { ModalRegistry, ModalSandbox } from "./state.ts"
+
+const HOP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "authorization"])
+
+const forward = async (sandbox: ModalSandbox, port: number, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const exposed = await Effect.runPromiseExit(sandbox.engine.exposePort!(port))
+  if (Exit.isFailure(exposed)) return sendJson(res, 502, { error: `port ${port} of sandbox ${sandbox.id} cannot be reached` })
+  const headers: Record<string, string | Array<string>> = {}
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v
+  await new Promise<void>((resolve) => {
+    const upstream = httpRequest(new URL(path, exposed.value.url), { method: req.method ?? "GET", headers }, (answer) => {
+      const out: Record<string, string | Array<string>> = {}
+      for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined && !HOP.has(k)) out[k] = v
+      res.writeHead(answer.statusCode ?? 502, out)
+      answer.pipe(res)
+      answer.once("end", () => resolve())
+      answer.once("error", () => {
+        res.destroy()
+        resolve()
+      })
+    })
+    upstream.once("error", () => {
+      if (!res.headersSent) sendJson(res, 502, { error: `nothing is listening on port ${port} in the sandbox` })
+      else res.destroy()
+      resolve()
+    })
+    req.pipe(upstream)
+  })
+}
+
+/** Route `/connect/<id>/…` to the sandbox and port the token was made for. */
+export const portDispatcher = (registry: ModalRegistry) => (_req: IncomingMessage, url: URL): Dispatch | undefined => {
+  const match = /^\/connect\/([a-z0-9]+)(\/.*)?$/.exec(url.pathname)
+  if (match === null) return undefined
+  const id = match[1]!
+  const sandbox = registry.list().find((s) => s.ext.connectTokens.has(id))
+  return {
+    route: "port",
+    sandboxId: sandbox?.id,
+    handle: async (request, res) => {
+      const grant = sandbox?.ext.connectTokens.get(id)
+      if (sandbox === undefined || grant === undefined) return sendJson(res, 404, { error: "unknown or expired connect token" })
+      const bearer = /^Bearer (.+)$/.exec(String(request.headers["authorization"] ?? ""))?.[1]
+      const query = url.searchParams.get("_modal_connect_token") ?? undefined
+      if (bearer !== grant.token && query !== grant.token) return sendJson(res, 401, { error: "missing or invalid connect token" })
+      url.searchParams.delete("_modal_connect_token")
+      const rest = (match[2] ?? "/") + (url.searchParams.size > 0 ? `?${url.searchParams}` : "")
+      await forward(sandbox, grant.port, rest, request, res)
+    }
+  }
+}

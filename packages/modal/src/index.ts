@@ -1,0 +1,1 @@
+export * as ModalProvider from "./ModalProvider.ts"
