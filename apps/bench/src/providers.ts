@@ -7,8 +7,16 @@
  */
 import type { SandboxProviderShape, SandboxSpecInput } from "@sandkit/core"
 import { SandboxProvider } from "@sandkit/core"
+import { DaytonaProvider } from "@sandkit/daytona"
+import { E2bProvider } from "@sandkit/e2b"
+import { DaytonaEmulator } from "@sandkit/emulators/daytona"
+import { E2bEmulator } from "@sandkit/emulators/e2b"
+import { ModalEmulator } from "@sandkit/emulators/modal"
+import { RunloopEmulator } from "@sandkit/emulators/runloop"
 import { LocalProvider } from "@sandkit/local"
-import { Cause, Context, Effect, Exit, Layer, type Scope } from "effect"
+import { ModalProvider } from "@sandkit/modal"
+import { RunloopProvider } from "@sandkit/runloop"
+import { Cause, Context, Effect, Exit, Layer, Redacted, type Scope } from "effect"
 import { localRawTarget } from "./baseline/localRaw.ts"
 import { injectLatency } from "./latency.ts"
 import { type BenchFailure, type BenchTarget, fromProvider, type TargetKind } from "./target.ts"
@@ -55,30 +63,68 @@ export interface CloudAdapter {
 }
 
 /**
- * The clouds. THIS IS WHERE AN ADAPTER PLUGS IN: when `@sandkit/e2b` (say) lands, add it and
- * `@sandkit/emulators` to apps/bench/package.json and fill in its entry:
- *
- * ```ts
- * import { E2BProvider } from "@sandkit/e2b"
- * import { E2BEmulator } from "@sandkit/emulators/e2b"
- * {
- *   provider: "e2b", credentials: ["E2B_API_KEY"], adapterPackage: "@sandkit/e2b",
- *   live: () => E2BProvider.layerConfig(),
- *   // the emulator is a scoped layer; the adapter talks to it through the official SDK
- *   emulated: () => Layer.unwrap(Effect.map(E2BEmulator.start(), (emu) => E2BProvider.layer({ apiUrl: emu.url, apiKey: emu.apiKey }))),
- *   rawBaseline: ({ runId }) => e2bRawSdkTarget({ runId })   // the same operations through the bare `e2b` SDK
- * }
- * ```
- *
- * Nothing else changes: the entry shows up in `--providers`, runs when its credentials are set (or, emulated, with
- * `--emulate`), and every output labels emulated numbers as such.
+ * The clouds. Each entry is the adapter live (`layerConfig()`, credentials from the environment) and the same adapter
+ * pointed at its offline emulator from `@sandkit/emulators/<cloud>`, started inside the layer and stopped with it.
+ * A new provider plugs in here: an entry shows up in `--providers`, runs when its credentials are set (or, emulated,
+ * with `--emulate`), and every output labels emulated numbers as such. `rawBaseline` (the same operations through
+ * the bare SDK) is still to come for the clouds; each adapter's `bench/overhead.ts` measures that today.
  */
 export const cloudAdapters: ReadonlyArray<CloudAdapter> = [
-  { provider: "e2b", credentials: ["E2B_API_KEY"], adapterPackage: "@sandkit/e2b" },
-  { provider: "daytona", credentials: ["DAYTONA_API_KEY"], adapterPackage: "@sandkit/daytona" },
-  { provider: "modal", credentials: ["MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"], adapterPackage: "@sandkit/modal" },
-  { provider: "runloop", credentials: ["RUNLOOP_API_KEY"], adapterPackage: "@sandkit/runloop" }
+  {
+    provider: "e2b",
+    credentials: ["E2B_API_KEY"],
+    adapterPackage: "@sandkit/e2b",
+    live: () => E2bProvider.layerConfig(),
+    emulated: () =>
+      Layer.unwrap(Effect.map(E2bEmulator.make({ local: emulatorEngine() }), (emulator) =>
+        E2bProvider.layer({ ...emulator.adapterOptions, runCodeLanguages: ["python"] })))
+  },
+  {
+    provider: "daytona",
+    credentials: ["DAYTONA_API_KEY"],
+    adapterPackage: "@sandkit/daytona",
+    live: () => DaytonaProvider.layerConfig(),
+    emulated: () =>
+      Layer.unwrap(Effect.map(DaytonaEmulator.make({ local: emulatorEngine() }), (emulator) =>
+        DaytonaProvider.layer({
+          apiKey: Redacted.make(emulator.sdkOptions.apiKey),
+          apiUrl: emulator.apiUrl,
+          target: emulator.sdkOptions.target
+        })))
+  },
+  {
+    provider: "modal",
+    credentials: ["MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"],
+    adapterPackage: "@sandkit/modal",
+    live: () => ModalProvider.layerConfig(),
+    emulated: () =>
+      Layer.unwrap(Effect.map(ModalEmulator.make({ local: emulatorEngine() }), (emulator) =>
+        ModalProvider.layer({
+          tokenId: Redacted.make(emulator.credentials.tokenId),
+          tokenSecret: Redacted.make(emulator.credentials.tokenSecret),
+          serverUrl: emulator.serverUrl
+        })))
+  },
+  {
+    provider: "runloop",
+    credentials: ["RUNLOOP_API_KEY"],
+    adapterPackage: "@sandkit/runloop",
+    live: () => RunloopProvider.layerConfig(),
+    emulated: () =>
+      Layer.unwrap(Effect.map(RunloopEmulator.make({ local: emulatorEngine() }), (emulator) =>
+        RunloopProvider.layer({
+          apiKey: Redacted.make(emulator.sdkOptions.bearerToken),
+          baseUrl: emulator.url,
+          tunnelUrl: emulator.tunnelUrl
+        })))
+  }
 ]
+
+/** The local engine under the emulators: same root / tier settings as the local entry. */
+const emulatorEngine = (): LocalProvider.LocalOptions => {
+  const root = (process.env.SANDKIT_LOCAL_ROOT ?? "").trim()
+  return root === "" ? {} : { root }
+}
 
 const isSet = (env: Env, name: string) => (env[name] ?? "").length > 0
 
