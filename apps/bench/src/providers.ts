@@ -6,7 +6,7 @@
  * (`@sandkit/emulators/<cloud>`) plug in there as they land — see the comment on `cloudAdapters`.
  */
 import type { SandboxProviderShape, SandboxSpecInput } from "@sandkit/core"
-import { SandboxProvider } from "@sandkit/core"
+import { roundRobin, SandboxProvider } from "@sandkit/core"
 import { DaytonaProvider } from "@sandkit/daytona"
 import { E2bProvider } from "@sandkit/e2b"
 import { DaytonaEmulator } from "@sandkit/emulators/daytona"
@@ -35,6 +35,8 @@ export interface ProviderEntry {
   readonly available: (env: Env) => true | string
   /** The provider layer; built once per run, in the run's scope. */
   readonly layer: () => Layer.Layer<SandboxProvider, unknown>
+  /** Runs only when named in `--providers` (never by default). */
+  readonly onRequest?: boolean
   /** The spec every bench sandbox is created with (a cloud's smallest template, say). */
   readonly spec?: SandboxSpecInput
   /**
@@ -142,6 +144,20 @@ export const localEntry: ProviderEntry = {
 }
 
 /** Every entry, live clouds and their emulated twins included (available or not). */
+/**
+ * One composed provider as a column of its own (`--providers composed`): `roundRobin` over every cloud's emulator
+ * (core's composition, with a circuit breaker per member), so its cost over the members shows next to them.
+ */
+export const composedEntry = (adapters: ReadonlyArray<CloudAdapter>): ProviderEntry => ({
+  name: "composed",
+  provider: "composed",
+  kind: "emulated",
+  onRequest: true,
+  available: () =>
+    adapters.every((a) => a.emulated !== undefined) ? true : "needs every cloud's emulator",
+  layer: () => roundRobin(adapters.flatMap((a) => a.emulated === undefined ? [] : [a.emulated()]), { name: "roundRobin(clouds)" })
+})
+
 export const registry = (adapters: ReadonlyArray<CloudAdapter> = cloudAdapters): ReadonlyArray<ProviderEntry> => [
   localEntry,
   ...adapters.map((adapter): ProviderEntry => ({
@@ -167,7 +183,8 @@ export const registry = (adapters: ReadonlyArray<CloudAdapter> = cloudAdapters):
     layer: adapter.emulated ?? notLanded(adapter, "emulator"),
     ...(adapter.spec === undefined ? {} : { spec: adapter.spec }),
     ...(adapter.rawBaseline === undefined ? {} : { rawBaseline: adapter.rawBaseline })
-  }))
+  })),
+  composedEntry(adapters)
 ]
 
 export interface Selection {
@@ -191,7 +208,7 @@ export const selectProviders = (
     throw new Error(`unknown provider ${unknown.join(", ")} (known: ${entries.map((e) => e.name).join(", ")})`)
   }
   const wanted = (entry: ProviderEntry): boolean => {
-    if (options.providers.length === 0) return entry.kind !== "emulated" || options.emulate
+    if (options.providers.length === 0) return entry.onRequest !== true && (entry.kind !== "emulated" || options.emulate)
     if (options.providers.includes(entry.name)) return true
     return entry.kind === "emulated" && options.emulate && options.providers.includes(entry.provider)
   }

@@ -33,7 +33,9 @@ describe("flag parsing", () => {
 })
 
 describe("provider registry", () => {
-  const entries = registry()
+  // The registry with the clouds' layers taken out, as before their adapters landed: no cloud is started here.
+  const notLanded = cloudAdapters.map(({ provider, credentials, adapterPackage }) => ({ provider, credentials, adapterPackage }))
+  const entries = registry(notLanded)
 
   it("runs local alone by default, and says why each cloud is skipped", () => {
     const selection = selectProviders(entries, { providers: [], emulate: false, env: {} })
@@ -76,6 +78,19 @@ describe("provider registry", () => {
       .toEqual(["modal-emulated:emulated"])
     expect(selectProviders(withModal, { providers: ["modal"], emulate: false, env: { MODAL_TOKEN_ID: "id" } }).unavailable[0]!.reason)
       .toBe("MODAL_TOKEN_SECRET not set")
+  })
+
+  it("as shipped, every cloud runs emulated with --emulate, and the composed column only when asked for", () => {
+    const shipped = registry()
+    expect(selectProviders(shipped, { providers: [], emulate: true, env: {} }).entries.map((e) => e.name)).toEqual([
+      "local",
+      "e2b-emulated",
+      "daytona-emulated",
+      "modal-emulated",
+      "runloop-emulated"
+    ])
+    expect(selectProviders(shipped, { providers: ["composed"], emulate: false, env: {} }).entries.map((e) => e.name))
+      .toEqual(["composed"])
   })
 
   it("rejects unknown names", () => {

@@ -13,7 +13,7 @@ import type { BenchConfig } from "../src/args.ts"
 import { type BenchOutcome, runBench } from "../src/bench.ts"
 import { metricIds } from "../src/metrics.ts"
 import { silentProgress } from "../src/progress.ts"
-import { registry } from "../src/providers.ts"
+import { cloudAdapters, registry } from "../src/providers.ts"
 import { renderTable } from "../src/report/table.ts"
 import { computeScores, reportedMetrics, type ResultsFile, summarizeSamples } from "../src/results.ts"
 
@@ -46,7 +46,10 @@ describe("a 2-iteration local run", () => {
       runId: "rbenchtest01"
     }
     // The registry as shipped, with local pointed at a root of its own.
-    const entries = registry().map((e) => (e.name === "local" ? { ...e, layer: () => LocalProvider.layer({ root }) } : e))
+    // The registry with the clouds' layers taken out (as before their adapters landed), so this run stays on local
+    // and the E2B key below is noticed, reported, and never used or written anywhere.
+    const notLanded = cloudAdapters.map(({ provider, credentials, adapterPackage }) => ({ provider, credentials, adapterPackage }))
+    const entries = registry(notLanded).map((e) => (e.name === "local" ? { ...e, layer: () => LocalProvider.layer({ root }) } : e))
     outcome = await Effect.runPromise(runBench({
       config,
       // A credential in the environment: it must be noticed (adapter not landed) but never written anywhere.
