@@ -108,6 +108,8 @@ export interface ExposedPort {
   readonly url: string
   /** Send as a header or query parameter where the provider requires it. */
   readonly token?: string | undefined
+  /** Headers to send with each request to `url`, the token among them in the form the provider expects. */
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 export interface RunCodeResult {

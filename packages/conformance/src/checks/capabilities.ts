@@ -58,13 +58,12 @@ const isHttpUrl = (url: string) => {
   }
 }
 
-const fetchText = (url: string, token: string | undefined) =>
+/** The provider's own headers when it gives them; else a bearer token, the common convention. */
+const fetchText = (url: string, exposed: { readonly token?: string | undefined; readonly headers?: Readonly<Record<string, string>> | undefined }) =>
   Effect.tryPromise({
     try: async (signal) => {
-      const response = await globalThis.fetch(url, {
-        signal,
-        ...(token === undefined ? {} : { headers: { Authorization: `Bearer ${token}` } })
-      })
+      const headers = exposed.headers ?? (exposed.token === undefined ? undefined : { Authorization: `Bearer ${exposed.token}` })
+      const response = await globalThis.fetch(url, { signal, ...(headers === undefined ? {} : { headers }) })
       const body = await response.text()
       if (!response.ok) throw new Error(`HTTP ${response.status}: ${body.slice(0, 200)}`)
       return body
@@ -90,7 +89,7 @@ const exposePort = capabilityCheck("exposePort: a URL that reaches a server in t
     yield* sandbox.spawn(`exec python3 -m http.server ${port} --bind 0.0.0.0`, { cwd: "www" })
     const url = `${exposed.url.replace(/\/+$/, "")}/conformance.txt`
     const start = yield* now
-    const body = yield* fetchText(url, exposed.token).pipe(
+    const body = yield* fetchText(url, exposed).pipe(
       Effect.retry(Schedule.spaced("250 millis").pipe(Schedule.upTo({ duration: "30 seconds" }))),
       Effect.catch((cause) => fail(`GET ${url} never answered within 30 s: ${show(cause)}`))
     )

@@ -155,7 +155,7 @@ export const openSandbox = (deps: Deps, sdk: SdkSandbox, workDir: string | undef
     exposePort: (port) =>
       Effect.map(call("exposePort", () => sdk.getPreviewLink(port)), (link) => {
         config.secrets.add(link.token)
-        return { port, url: link.url, token: link.token }
+        return { port, url: link.url, token: link.token, headers: { "x-daytona-preview-token": link.token } }
       }),
     runCode: (code, options) =>
       Effect.gen(function*() {
