@@ -41,7 +41,7 @@ import {
 
 export type { CodeLanguage, DaytonaOptions } from "./internal/config.ts"
 export { DEFAULT_API_URL, DEFAULT_AUTO_STOP_MINUTES, sizes } from "./internal/config.ts"
-export { isQuotaMessage, parseRetryAfter, redact } from "./internal/errors.ts"
+export { isQuotaMessage, redact } from "./internal/errors.ts"
 export { commandBody, execScript, quote, spawnScript } from "./internal/commands.ts"
 export { stateOf } from "./internal/sandbox.ts"
 

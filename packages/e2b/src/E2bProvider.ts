@@ -18,7 +18,7 @@ import { CWD_KEY, DEFAULT_HOME, type Deps, infoOf, joinPath, NAME_KEY, openSandb
 export type { E2bOptions } from "./internal/config.ts"
 export { defaultRunCodeLanguages, defaultTemplate } from "./internal/config.ts"
 export { exitCodeOf } from "./internal/commands.ts"
-export { parseRetryAfter, redact } from "./internal/errors.ts"
+export { redact } from "./internal/errors.ts"
 
 /** `0.1.0`-style versions; below the SDK's minimum the template is too old to talk to. */
 const versionBelow = (version: string, minimum: string): boolean => {

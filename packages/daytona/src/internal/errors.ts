@@ -17,9 +17,9 @@ import {
   QuotaExceeded,
   RateLimited,
   type SandboxError,
-  SandboxNotFound
+  SandboxNotFound,
+  parseRetryAfter
 } from "@sandkit/core"
-import { Duration } from "effect"
 import type { Secrets } from "./config.ts"
 
 export const PROVIDER = "daytona"
@@ -69,14 +69,6 @@ export const safeCause = (error: unknown, secrets: Secrets): SafeCause => {
   }
 }
 
-/** `Retry-After`: whole seconds or an HTTP date. */
-export const parseRetryAfter = (value: unknown, now: number = Date.now()): Duration.Duration | undefined => {
-  if (typeof value !== "string" || value.trim() === "") return undefined
-  const trimmed = value.trim()
-  if (/^\d+$/.test(trimmed)) return Duration.seconds(Number(trimmed))
-  const date = Date.parse(trimmed)
-  return Number.isNaN(date) ? undefined : Duration.millis(Math.max(0, date - now))
-}
 
 /** An account limit, not a request rate: waiting does not help. */
 export const isQuotaMessage = (message: string): boolean =>

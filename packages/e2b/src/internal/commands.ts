@@ -4,7 +4,7 @@
  * A non-zero exit arrives from the SDK as `CommandExitError`; here it is data again.
  */
 import type { Command, ExecEvent, ExecOptions, ExecResult, OutputChunk, SandboxError, SandboxProcess, SpawnOptions } from "@sandkit/core"
-import { CommandTimeout, toMillis } from "@sandkit/core"
+import { CommandTimeout, DEFAULT_MAX_OUTPUT_BYTES, OutputCollector, toMillis } from "@sandkit/core"
 import type { Sandbox as SdkSandbox } from "@e2b/code-interpreter"
 import { Cause, Deferred, Effect, Exit, Queue, type Scope, Stream } from "effect"
 import { type ErrorContext, fromSdkError, PROVIDER, type Secrets } from "./errors.ts"
@@ -20,7 +20,6 @@ export interface CommandContext {
   readonly workdir: string
 }
 
-const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 const encoder = new TextEncoder()
 
 /** POSIX single quotes, for the argv form (E2B runs every command through `bash -c`). */
@@ -41,37 +40,6 @@ export const exitCodeOf = (result: { readonly exitCode: number; readonly error?:
 const isExitError = (error: unknown): error is { exitCode: number; error?: string } =>
   typeof error === "object" && error !== null && (error as { name?: unknown }).name === "CommandExitError"
 
-class Collector {
-  private readonly chunks: Array<Uint8Array> = []
-  private size = 0
-  truncated = false
-  private readonly limit: number
-  constructor(limit: number) {
-    this.limit = limit
-  }
-  push(text: string): void {
-    const chunk = encoder.encode(text)
-    const room = this.limit - this.size
-    if (room <= 0) {
-      this.truncated ||= chunk.byteLength > 0
-      return
-    }
-    const kept = chunk.byteLength > room ? chunk.subarray(0, room) : chunk
-    if (kept !== chunk) this.truncated = true
-    this.chunks.push(kept)
-    this.size += kept.byteLength
-  }
-  text(): string {
-    const all = new Uint8Array(this.size)
-    let offset = 0
-    for (const c of this.chunks) {
-      all.set(c, offset)
-      offset += c.byteLength
-    }
-    // A cut in the middle of a character decodes to a replacement character at the end.
-    return new TextDecoder().decode(all)
-  }
-}
 
 interface StartOptions {
   readonly cwd?: string | undefined
@@ -153,9 +121,9 @@ const feed = (ctx: CommandContext, pid: number, stdin: ExecOptions["stdin"]) =>
 
 export const exec = (ctx: CommandContext, command: Command, options: ExecOptions): Effect.Effect<ExecResult, SandboxError> =>
   Effect.suspend(() => {
-    const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT
-    const stdout = new Collector(limit)
-    const stderr = new Collector(limit)
+    const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
+    const stdout = new OutputCollector(limit)
+    const stderr = new OutputCollector(limit)
     const started = performance.now()
     const timeoutMs = options.timeout === undefined ? undefined : toMillis(options.timeout)
     return Effect.acquireUseRelease(

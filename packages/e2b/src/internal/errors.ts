@@ -16,9 +16,9 @@ import {
   QuotaExceeded,
   RateLimited,
   type SandboxError,
-  SandboxNotFound
+  SandboxNotFound,
+  parseRetryAfter
 } from "@sandkit/core"
-import { Duration } from "effect"
 
 export const PROVIDER = "e2b"
 
@@ -60,14 +60,6 @@ export const safeCause = (error: unknown, secrets: Secrets, status?: number): Sa
   return { name, message: redact(raw, secrets), ...(status === undefined ? {} : { status }) }
 }
 
-/** `Retry-After`: whole seconds or an HTTP date. */
-export const parseRetryAfter = (value: string | null | undefined, now: number = Date.now()): Duration.Duration | undefined => {
-  if (value === null || value === undefined || value.trim() === "") return undefined
-  const trimmed = value.trim()
-  if (/^\d+$/.test(trimmed)) return Duration.seconds(Number(trimmed))
-  const date = Date.parse(trimmed)
-  return Number.isNaN(date) ? undefined : Duration.millis(Math.max(0, date - now))
-}
 
 const common = (ctx: ErrorContext, message: string, cause: SafeCause) => ({
   provider: PROVIDER,

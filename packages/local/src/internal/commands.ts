@@ -4,7 +4,7 @@
  * destroying the sandbox kills whatever is still running.
  */
 import type { Command, ExecEvent, ExecOptions, ExecResult, OutputChunk, SandboxError, SandboxProcess, SpawnOptions } from "@sandkit/core"
-import { CommandTimeout, FileNotFound, ProviderError, toMillis } from "@sandkit/core"
+import { CommandTimeout, DEFAULT_MAX_OUTPUT_BYTES, FileNotFound, OutputCollector, ProviderError, toMillis } from "@sandkit/core"
 import { Cause, Deferred, Effect, Queue, Scope, Stream } from "effect"
 import { stat } from "node:fs/promises"
 import { startChild, type RunningChild } from "./child.ts"
@@ -12,7 +12,6 @@ import { resolveInWorkspace } from "./files.ts"
 import { wrapArgv, type Limits, type Tier } from "./isolation.ts"
 
 const PROVIDER = "local"
-const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 
 /** What a command needs to know about its sandbox. */
 export interface CommandContext {
@@ -69,35 +68,6 @@ const prepare = (ctx: CommandContext, command: Command, options: { readonly cwd?
 const startFailed = (ctx: CommandContext, cause: unknown) =>
   new ProviderError({ provider: PROVIDER, sandboxId: ctx.sandboxId, message: `could not start the command: ${String(cause)}`, cause })
 
-class Collector {
-  private readonly chunks: Array<Uint8Array> = []
-  private size = 0
-  truncated = false
-  private readonly limit: number
-  constructor(limit: number) {
-    this.limit = limit
-  }
-  push(chunk: Uint8Array) {
-    const room = this.limit - this.size
-    if (room <= 0) {
-      this.truncated = true
-      return
-    }
-    const kept = chunk.byteLength > room ? chunk.subarray(0, room) : chunk
-    if (kept !== chunk) this.truncated = true
-    this.chunks.push(kept)
-    this.size += kept.byteLength
-  }
-  text(): string {
-    const all = new Uint8Array(this.size)
-    let offset = 0
-    for (const chunk of this.chunks) {
-      all.set(chunk, offset)
-      offset += chunk.byteLength
-    }
-    return new TextDecoder().decode(all)
-  }
-}
 
 const timeoutError = (ctx: CommandContext, timeoutMs: number) =>
   new CommandTimeout({
@@ -110,9 +80,9 @@ const timeoutError = (ctx: CommandContext, timeoutMs: number) =>
 export const exec = (ctx: CommandContext, command: Command, options: ExecOptions): Effect.Effect<ExecResult, SandboxError> =>
   Effect.flatMap(prepare(ctx, command, options), (prepared) =>
     Effect.callback<ExecResult, SandboxError>((resume) => {
-      const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT
-      const stdout = new Collector(limit)
-      const stderr = new Collector(limit)
+      const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
+      const stdout = new OutputCollector(limit)
+      const stderr = new OutputCollector(limit)
       const started = performance.now()
       let child: RunningChild
       try {

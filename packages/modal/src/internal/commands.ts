@@ -12,7 +12,7 @@
  * that will not answer.
  */
 import type { Command, ExecEvent, ExecOptions, ExecResult, OutputChunk, SandboxError, SandboxProcess, SpawnOptions } from "@sandkit/core"
-import { CommandTimeout, isSandboxError, ProviderError, SandboxNotFound, toMillis } from "@sandkit/core"
+import { CommandTimeout, DEFAULT_MAX_OUTPUT_BYTES, isSandboxError, OutputCollector, ProviderError, SandboxNotFound, toMillis } from "@sandkit/core"
 import type { ContainerProcess, Sandbox as SdkSandbox } from "modal"
 import { Cause, Deferred, Effect, Exit, Queue, type Scope, Stream } from "effect"
 import { type ErrorContext, fromSdkError, grpcCode, PROVIDER, type Secrets, Status } from "./errors.ts"
@@ -27,7 +27,6 @@ export interface CommandContext {
   readonly livenessIntervalMs: number
 }
 
-const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 const encoder = new TextEncoder()
 
 /** The environment variable that marks a command and its descendants. */
@@ -187,41 +186,12 @@ const runEffect = (ctx: CommandContext, process: ContainerProcess<Uint8Array>, i
     Effect.catch((error) => refine(ctx, error))
   )
 
-class Collector {
-  private readonly chunks: Array<Uint8Array> = []
-  private size = 0
-  truncated = false
-  private readonly limit: number
-  constructor(limit: number) {
-    this.limit = limit
-  }
-  push(chunk: Uint8Array): void {
-    const room = this.limit - this.size
-    if (room <= 0) {
-      this.truncated ||= chunk.byteLength > 0
-      return
-    }
-    const kept = chunk.byteLength > room ? chunk.subarray(0, room) : chunk
-    if (kept !== chunk) this.truncated = true
-    this.chunks.push(kept)
-    this.size += kept.byteLength
-  }
-  text(): string {
-    const all = new Uint8Array(this.size)
-    let offset = 0
-    for (const c of this.chunks) {
-      all.set(c, offset)
-      offset += c.byteLength
-    }
-    return new TextDecoder().decode(all)
-  }
-}
 
 export const exec = (ctx: CommandContext, command: Command, options: ExecOptions): Effect.Effect<ExecResult, SandboxError> =>
   Effect.suspend(() => {
-    const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT
-    const stdout = new Collector(limit)
-    const stderr = new Collector(limit)
+    const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
+    const stdout = new OutputCollector(limit)
+    const stderr = new OutputCollector(limit)
     const token = newToken()
     const started = performance.now()
     const fed = options.stdin !== undefined

@@ -1,0 +1,77 @@
+/**
+ * Small pieces every provider adapter needs, kept here once: capped output collection, `Retry-After` parsing, and
+ * scrubbing secrets out of text before it reaches an error message or a cause. Pure and runtime-neutral.
+ */
+import { Duration } from "effect"
+
+const encoder = new TextEncoder()
+
+/** Collects a stream's output up to `limit` bytes; what is past the limit is dropped and `truncated` says so. */
+export class OutputCollector {
+  private readonly chunks: Array<Uint8Array> = []
+  private size = 0
+  private readonly limit: number
+  /** Output past the limit was dropped. */
+  truncated = false
+  constructor(limit: number) {
+    this.limit = limit
+  }
+  push(data: Uint8Array | string): void {
+    const chunk = typeof data === "string" ? encoder.encode(data) : data
+    const room = this.limit - this.size
+    if (room <= 0) {
+      this.truncated ||= chunk.byteLength > 0
+      return
+    }
+    const kept = chunk.byteLength > room ? chunk.subarray(0, room) : chunk
+    if (kept !== chunk) this.truncated = true
+    this.chunks.push(kept)
+    this.size += kept.byteLength
+  }
+  bytes(): Uint8Array {
+    const all = new Uint8Array(this.size)
+    let offset = 0
+    for (const chunk of this.chunks) {
+      all.set(chunk, offset)
+      offset += chunk.byteLength
+    }
+    return all
+  }
+  /** UTF-8 text; a cut in the middle of a character decodes to a replacement character at the end. */
+  text(): string {
+    return new TextDecoder().decode(this.bytes())
+  }
+}
+
+/** The default `maxOutputBytes`: 16 MiB per stream. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+
+/**
+ * A `Retry-After` value: whole (or fractional) seconds, or an HTTP date (relative to `now`). Anything else, or
+ * nothing, is `undefined`.
+ */
+export const parseRetryAfter = (value: unknown, now: number = Date.now()): Duration.Duration | undefined => {
+  if (typeof value !== "string" || value.trim() === "") return undefined
+  const trimmed = value.trim()
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Duration.millis(Number(trimmed) * 1000)
+  // An HTTP date has a weekday and month name; a bare "-1" would otherwise parse as a date in year -1.
+  const date = /[A-Za-z]/.test(trimmed) ? Date.parse(trimmed) : Number.NaN
+  return Number.isNaN(date) ? undefined : Duration.millis(Math.max(0, date - now))
+}
+
+/**
+ * Replace every known secret (values of at least 4 characters) and every match of `patterns` (a provider's key
+ * shapes) in `text` with `<redacted>`. A pattern given as `[regexp, replacement]` keeps what the replacement keeps.
+ */
+export const redactSecrets = (
+  text: string,
+  secrets: Iterable<string>,
+  patterns: ReadonlyArray<RegExp | readonly [RegExp, string]> = []
+): string => {
+  let out = text
+  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join("<redacted>")
+  for (const pattern of patterns) {
+    out = Array.isArray(pattern) ? out.replace(pattern[0], pattern[1]) : out.replace(pattern as RegExp, "<redacted>")
+  }
+  return out
+}
