@@ -1,0 +1,10 @@
+// The conformance suite for the Runloop provider against the offline emulator, through the plain runner, for Node,
+// Bun and Deno (after `pnpm -r build`), from the repository root:
+//   node --conditions=@sandkit/source packages/runloop/test/conformance.run.ts
+//   bun packages/runloop/test/conformance.run.ts
+//   deno run -A packages/runloop/test/conformance.run.ts
+// On Node the SDK speaks HTTP/2 (h2c) to the emulator; Bun's and Deno's fetch speak HTTP/1.1, which it serves too.
+import { runConformanceMain } from "@sandkit/conformance"
+import { emulatedLayer } from "./emulated.ts"
+
+await runConformanceMain(emulatedLayer(), { label: "runloop-run" })
