@@ -7,7 +7,7 @@
  * read from the server-sent streams instead.
  */
 import type { Command, ExecEvent, ExecOptions, ExecResult, OutputChunk, SandboxError, SandboxProcess, SpawnOptions } from "@sandkit/core"
-import { CommandTimeout, InvalidRequest, toMillis, withTransientRetry } from "@sandkit/core"
+import { CommandTimeout, DEFAULT_MAX_OUTPUT_BYTES, InvalidRequest, OutputCollector, toMillis, withTransientRetry } from "@sandkit/core"
 import { toFile } from "@runloop/api-client"
 import { Cause, Deferred, Effect, Exit, Queue, type Scope, Stream } from "effect"
 import { awaitCompleted, call, type ExecutionView, longPoll, transfer } from "./api.ts"
@@ -33,7 +33,6 @@ export interface CommandContext {
   readonly refine: (error: SandboxError) => Effect.Effect<never, SandboxError>
 }
 
-const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 /** Runloop answers with this many lines of each stream unless asked otherwise. */
 const DEFAULT_LAST_N = 100
 const encoder = new TextEncoder()
@@ -68,36 +67,6 @@ export const script = (command: Command, options: { readonly cwd: string; readon
 /** Runloop's exit status as data: a process that was killed (no status, or a negative one) is 128+9. */
 export const exitCodeOf = (status: number | null | undefined): number => (typeof status === "number" && status >= 0 ? status : 137)
 
-class Collector {
-  private readonly chunks: Array<Uint8Array> = []
-  private size = 0
-  truncated = false
-  private readonly limit: number
-  constructor(limit: number) {
-    this.limit = limit
-  }
-  push(text: string): void {
-    const chunk = encoder.encode(text)
-    const room = this.limit - this.size
-    if (room <= 0) {
-      this.truncated ||= chunk.byteLength > 0
-      return
-    }
-    const kept = chunk.byteLength > room ? chunk.subarray(0, room) : chunk
-    if (kept !== chunk) this.truncated = true
-    this.chunks.push(kept)
-    this.size += kept.byteLength
-  }
-  text(): string {
-    const all = new Uint8Array(this.size)
-    let offset = 0
-    for (const c of this.chunks) {
-      all.set(c, offset)
-      offset += c.byteLength
-    }
-    return new TextDecoder().decode(all)
-  }
-}
 
 const timeoutError = (ctx: CommandContext, timeoutMs: number) =>
   new CommandTimeout({ provider: PROVIDER, sandboxId: ctx.devboxId, timeoutMs, message: `command timed out after ${timeoutMs} ms and was killed` })
@@ -133,8 +102,8 @@ const mayBeCut = (text: string | null | undefined): boolean => (text ?? "").spli
 /** The result of a completed execution, its whole output read from the streams when the answer may have cut it. */
 const resultOf = (ctx: CommandContext, view: ExecutionView, limit: number) =>
   Effect.gen(function*() {
-    const stdout = new Collector(limit)
-    const stderr = new Collector(limit)
+    const stdout = new OutputCollector(limit)
+    const stderr = new OutputCollector(limit)
     if (view.stdout_truncated === true || view.stderr_truncated === true || mayBeCut(view.stdout) || mayBeCut(view.stderr)) {
       yield* Effect.all([
         follow(ctx, view.execution_id, "stdout", (t) => stdout.push(t)),
@@ -167,7 +136,7 @@ export const exec = (ctx: CommandContext, command: Command, options: ExecOptions
       const text = raw ? commandLine(command) : script(command, { cwd: joinPath(ctx.paths.workdir, options.cwd ?? "."), env: options.env, stdinFile })
       const first = yield* startExecute(ctx, commandId, text, 25)
       const done = yield* awaitCompleted(ctx.config, ctx.devboxId, first)
-      return yield* resultOf(ctx, done, options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT)
+      return yield* resultOf(ctx, done, options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES)
     }).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : killQuietly(ctx, commandId))))
     const timed = timeoutMs === undefined
       ? run
