@@ -42,11 +42,16 @@ export const call = <A>(
   const timeout = deadline.timeoutMs ?? config.requestTimeoutMs
   return Effect.tryPromise({
     try: async (signal) => {
-      const limit = deadline.timeoutMs === undefined ? undefined : AbortSignal.timeout(deadline.timeoutMs)
+      // Our own timer, cleared when the call ends: an `AbortSignal.timeout` keeps Deno's event loop alive until it
+      // fires (up to 10 minutes for transfers), so a finished program would not exit.
+      const limit = deadline.timeoutMs === undefined ? undefined : new AbortController()
+      const timer = limit === undefined ? undefined : setTimeout(() => limit.abort(), deadline.timeoutMs)
       try {
-        return await f(config.client, { signal: limit === undefined ? signal : AbortSignal.any([signal, limit]), timeout, maxRetries: 0 })
+        return await f(config.client, { signal: limit === undefined ? signal : AbortSignal.any([signal, limit.signal]), timeout, maxRetries: 0 })
       } catch (error) {
-        throw limit?.aborted === true && !signal.aborted ? new DeadlineExceeded() : error
+        throw limit?.signal.aborted === true && !signal.aborted ? new DeadlineExceeded() : error
+      } finally {
+        if (timer !== undefined) clearTimeout(timer)
       }
     },
     catch: (error) =>
