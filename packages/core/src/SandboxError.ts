@@ -1,6 +1,6 @@
 /**
  * The tagged errors every Sandkit operation fails with. Each names the provider, optionally the sandbox, and keeps
- * the underlying cause. Adapters must pass a cause that carries no secret (see `redactCause`).
+ * the underlying cause. Adapters must pass a cause that carries no secret (see `redactSecrets` in AdapterKit.ts).
  */
 import { Data, Duration } from "effect"
 
