@@ -5,4 +5,5 @@
 import { runConformanceMain } from "@sandkit/conformance"
 import { LocalProvider } from "../src/index.ts"
 
-await runConformanceMain(LocalProvider.layer(), { label: "local-run" })
+// SANDKIT_LOCAL_ISOLATION=bubblewrap|namespaces|process forces a tier (default: the best that works here).
+await runConformanceMain(LocalProvider.layerConfig(), { label: "local-run" })

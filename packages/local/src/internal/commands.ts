@@ -48,7 +48,8 @@ const prepare = (ctx: CommandContext, command: Command, options: { readonly cwd?
     const env = {
       PATH: SYSTEM_PATH,
       HOME: ctx.workspace,
-      TMPDIR: ctx.tier === "process" ? ctx.tmp : "/tmp",
+      // Only bubblewrap gives the sandbox a /tmp of its own; elsewhere its TMPDIR is a private directory.
+      TMPDIR: ctx.tier === "bubblewrap" ? "/tmp" : ctx.tmp,
       LANG: "C.UTF-8",
       SANDKIT_SANDBOX_ID: ctx.sandboxId,
       ...ctx.env(),

@@ -100,11 +100,12 @@ const systemMounts = (): ReadonlyArray<string> => {
 }
 
 /**
- * The first process in the `namespaces` tier (pid 1 of the new pid namespace): a private /tmp and hostname, then the
- * command as a child, so a death by signal comes back as 128+N (unshare itself reports signal deaths as 0 or 1).
- * When it exits, the kernel ends everything else in the namespace.
+ * The first process in the `namespaces` tier (pid 1 of the new pid namespace): its own hostname, then the command as
+ * a child, so a death by signal comes back as 128+N (unshare itself reports signal deaths as 0 or 1). When it exits,
+ * the kernel ends everything else in the namespace. No tmpfs over /tmp: the workspace usually lives under /tmp, and
+ * hiding it would break absolute paths into it (the sandbox's TMPDIR is a directory of its own instead).
  */
-const NAMESPACES_INIT = 'mount -t tmpfs -o mode=1777 tmpfs /tmp 2>/dev/null; hostname sandbox 2>/dev/null; "$@"'
+const NAMESPACES_INIT = 'hostname sandbox 2>/dev/null; "$@"'
 
 let cachedSystemMounts: ReadonlyArray<string> | undefined
 
