@@ -8,7 +8,6 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   makeProvider,
   makeReadiness,
-  makeTransient,
   RetryPolicy,
   type SandboxError,
   SandboxProvider,
@@ -16,6 +15,7 @@ import {
   transient
 } from "@sandkit/core"
 import { DaytonaEmulator } from "@sandkit/emulators/daytona"
+import { expectClean, failureOf, fastPolicy, realSleep, waitUntil } from "@sandkit/emulators/testkit"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { DaytonaProvider } from "../src/index.ts"
@@ -26,47 +26,16 @@ const API_KEY = "dtn_faultsuite_0123456789abcdef"
 class Emulator extends Context.Service<Emulator, DaytonaEmulator.DaytonaEmulator>()("@sandkit/daytona/test/Emulator") {}
 const EmulatorLayer = Layer.effect(Emulator, DaytonaEmulator.make({ apiKey: API_KEY }))
 
+/** After every test: nothing left in the emulator or in `list()`; knobs (the start delay too) and the log reset. */
+const assertClean = (emulator: DaytonaEmulator.DaytonaEmulator, provider: SandboxProviderShape) =>
+  Effect.andThen(Effect.sync(() => emulator.setStartDelay(0)), expectClean(emulator, provider))
+
+/** Readiness polls before StartupTimeout: room for the start walk under a slow machine. */
+const READINESS_TRIES = 100
+
 /** The provider over the emulator, built in the test's scope (its SDK client is disposed when the test ends). */
 const providerFor = (emulator: DaytonaEmulator.DaytonaEmulator, extra: Partial<DaytonaProvider.DaytonaOptions> = {}) =>
   Effect.map(DaytonaProvider.make(emulatedOptions(emulator, extra)), makeProvider)
-
-/** Real-time pause (network I/O needs it, whatever clock the test runs on). */
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
-
-/** Poll (in real time) until `predicate` holds; fail after ~10 s. */
-const waitUntil = (what: string, predicate: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 1000; i++) {
-      if (predicate()) return
-      yield* realSleep(10)
-    }
-    return yield* Effect.die(new Error(`timed out waiting until ${what}`))
-  })
-
-/** `retries` retries 1 ms apart, no jitter; readiness polls 10 ms apart. */
-const fastPolicy = (retries: number) => ({
-  transient: makeTransient({ base: "1 millis", factor: 1, maxRetries: retries, jitter: false }),
-  readiness: makeReadiness({ spacing: "10 millis", tries: 100 })
-})
-
-/** After every test: nothing left in the emulator or in `list()`; knobs and log reset. */
-const assertClean = (emulator: DaytonaEmulator.DaytonaEmulator, provider: SandboxProviderShape) =>
-  Effect.gen(function*() {
-    yield* Effect.promise(() => emulator.settled())
-    emulator.faults.clear()
-    emulator.registry.clearKnobs()
-    emulator.setStartDelay(0)
-    assert.deepStrictEqual(emulator.registry.ids(), [], "emulator registry is empty")
-    assert.deepStrictEqual(yield* provider.list(), [], "list() is empty")
-    emulator.log.clear()
-  })
-
-const failureOf = <A>(exit: Exit.Exit<A, SandboxError>): SandboxError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure, got a success")
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag === "None") throw new Error(`expected a failure, got ${Cause.pretty(exit.cause)}`)
-  return error.value
-}
 
 describe("daytona faults (emulated)", () => {
   // TestClock: waits are observed on the clock, not measured.
@@ -121,7 +90,7 @@ describe("daytona faults (emulated)", () => {
         const emulator = yield* Emulator
         const provider = yield* providerFor(emulator)
         emulator.faults.rateLimitNext("create", { times: 3, retryAfter: 7 })
-        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(0)))))
+        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(0, { readinessTries: READINESS_TRIES })))))
         assert.strictEqual(error._tag, "RateLimited")
         assert.strictEqual(error._tag === "RateLimited" && error.retryAfter !== undefined ? Duration.toMillis(error.retryAfter) : undefined, 7_000)
         assert.strictEqual(emulator.log.count("create"), 1)
@@ -138,7 +107,7 @@ describe("daytona faults (emulated)", () => {
         emulator.setQuota(1)
         yield* Effect.scoped(Effect.gen(function*() {
           yield* provider.create()
-          const error = failureOf(yield* Effect.exit(Effect.scoped(provider.create()).pipe(Effect.provideService(RetryPolicy, fastPolicy(5)))))
+          const error = failureOf(yield* Effect.exit(Effect.scoped(provider.create()).pipe(Effect.provideService(RetryPolicy, fastPolicy(5, { readinessTries: READINESS_TRIES })))))
           assert.strictEqual(error._tag, "QuotaExceeded", error.message)
           assert.include(error.message, "limit reached (1)")
           assert.deepStrictEqual(emulator.log.entries("create").map((e) => e.status), [200, 403])
@@ -152,12 +121,12 @@ describe("daytona faults (emulated)", () => {
         const emulator = yield* Emulator
         const provider = yield* providerFor(emulator)
         emulator.setQuota(0, { status: 429 })
-        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(5)))))
+        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(5, { readinessTries: READINESS_TRIES })))))
         assert.strictEqual(error._tag, "QuotaExceeded", error.message)
         assert.strictEqual(emulator.log.count("create"), 1)
         emulator.setQuota(undefined)
         emulator.faults.rateLimitNext("list", { times: 2 })
-        assert.deepStrictEqual(yield* provider.list().pipe(Effect.provideService(RetryPolicy, fastPolicy(3))), [])
+        assert.deepStrictEqual(yield* provider.list().pipe(Effect.provideService(RetryPolicy, fastPolicy(3, { readinessTries: READINESS_TRIES }))), [])
         assert.deepStrictEqual(emulator.log.entries("list").map((e) => e.status), [429, 429, 200])
         yield* assertClean(emulator, provider)
       }))
@@ -182,7 +151,7 @@ describe("daytona faults (emulated)", () => {
         const provider = yield* providerFor(emulator)
         emulator.setStartDelay(20)
         emulator.failNextStart("no runner available")
-        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
+        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(3, { readinessTries: READINESS_TRIES })))))
         assert.strictEqual(error._tag, "ProviderError")
         assert.include(error.message, "no runner available")
         assert.strictEqual(emulator.log.count("create"), 1, "a failed start is not re-created")
@@ -200,7 +169,7 @@ describe("daytona faults (emulated)", () => {
           ["createDetached", Effect.andThen(provider.createDetached(), Effect.never)]
         ] as const) {
           emulator.log.clear()
-          const fiber = yield* Effect.forkChild(create.pipe(Effect.provideService(RetryPolicy, fastPolicy(0))))
+          const fiber = yield* Effect.forkChild(create.pipe(Effect.provideService(RetryPolicy, fastPolicy(0, { readinessTries: READINESS_TRIES }))))
           yield* waitUntil(`the server created the sandbox (${what})`, () => emulator.registry.size === 1)
           const [created] = emulator.registry.ids()
           yield* Fiber.interrupt(fiber)
@@ -217,22 +186,22 @@ describe("daytona faults (emulated)", () => {
         const emulator = yield* Emulator
         const provider = yield* providerFor(emulator)
         emulator.faults.resetNext("create")
-        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
+        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(3, { readinessTries: READINESS_TRIES })))))
         assert.strictEqual(error._tag, "ProviderUnavailable", error.message)
         assert.strictEqual(emulator.log.count("create"), 1, "a create whose answer was lost is not re-sent")
         yield* Effect.scoped(Effect.gen(function*() {
           const sandbox = yield* provider.create()
           emulator.log.clear()
           emulator.faults.resetNext("get", { times: 2 })
-          const again = yield* provider.connect(sandbox.id).pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))
+          const again = yield* provider.connect(sandbox.id).pipe(Effect.provideService(RetryPolicy, fastPolicy(3, { readinessTries: READINESS_TRIES })))
           assert.strictEqual(again.id, sandbox.id)
           assert.strictEqual(emulator.log.count("get"), 3, "2 resets + 1 success: the SDK replayed nothing")
           emulator.faults.failNext("files.bulkDownload", { status: 503, times: 2 })
           yield* sandbox.files.write("f.txt", "x")
-          assert.strictEqual(yield* sandbox.files.readText("f.txt").pipe(Effect.provideService(RetryPolicy, fastPolicy(3))), "x")
+          assert.strictEqual(yield* sandbox.files.readText("f.txt").pipe(Effect.provideService(RetryPolicy, fastPolicy(3, { readinessTries: READINESS_TRIES }))), "x")
           assert.strictEqual(emulator.log.count("files.bulkDownload"), 3)
           emulator.faults.failNext("session.exec", { status: 503 })
-          const execError = failureOf(yield* Effect.exit(sandbox.exec("echo once").pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
+          const execError = failureOf(yield* Effect.exit(sandbox.exec("echo once").pipe(Effect.provideService(RetryPolicy, fastPolicy(3, { readinessTries: READINESS_TRIES })))))
           assert.strictEqual(execError._tag, "ProviderUnavailable")
           assert.strictEqual(emulator.log.count("session.exec"), 1, "a command is never re-run")
         }))
@@ -329,7 +298,7 @@ describe("daytona faults (emulated)", () => {
         const emulator = yield* Emulator
         const wrongKey = "dtn_wrongkey_abcdefghijklmnop"
         const wrong = yield* providerFor(emulator, { apiKey: Redacted.make(wrongKey) })
-        const exit = yield* Effect.exit(wrong.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(5))))
+        const exit = yield* Effect.exit(wrong.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(5, { readinessTries: READINESS_TRIES }))))
         const error = failureOf(exit)
         assert.strictEqual(error._tag, "AuthenticationFailed")
         assert.strictEqual(emulator.log.count("create"), 1)
@@ -341,7 +310,7 @@ describe("daytona faults (emulated)", () => {
           const sandbox = yield* provider.create()
           const link = yield* sandbox.exposePort(8080)
           emulator.faults.failNext("files.info", { status: 500, message: `upstream said Bearer ${API_KEY} and token ${link.token}` })
-          const leaked = yield* Effect.exit(sandbox.files.stat("x").pipe(Effect.provideService(RetryPolicy, fastPolicy(0))))
+          const leaked = yield* Effect.exit(sandbox.files.stat("x").pipe(Effect.provideService(RetryPolicy, fastPolicy(0, { readinessTries: READINESS_TRIES }))))
           for (const text of rendered(failureOf(leaked), leaked)) {
             assert.notInclude(text, API_KEY)
             assert.notInclude(text, link.token!)

@@ -6,7 +6,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { afterEach, expect } from "vitest"
 import { makeProvider, type SandboxError, SandboxProvider } from "@sandkit/core"
 import { E2bEmulator } from "@sandkit/emulators/e2b"
-import { Cause, ConfigProvider, Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
+import { failureOf } from "@sandkit/emulators/testkit"
+import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
 import { E2bProvider } from "../src/index.ts"
 import { fromSdkError, fromStatus, redact, safeCause } from "../src/internal/errors.ts"
 import { emulatedOptions } from "./emulated.ts"
@@ -15,13 +16,6 @@ class Emulator extends Context.Service<Emulator, E2bEmulator.E2bEmulator>()("@sa
 
 const providerFor = (emulator: E2bEmulator.E2bEmulator, extra: Partial<E2bProvider.E2bOptions> = {}) =>
   Effect.map(E2bProvider.make(emulatedOptions(emulator, extra)), makeProvider)
-
-const failureOf = <A>(exit: Exit.Exit<A, SandboxError>): SandboxError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag === "None") throw new Error(Cause.pretty(exit.cause))
-  return error.value
-}
 
 // Every test's sandboxes live in its scope: none may survive it.
 let started: E2bEmulator.E2bEmulator | undefined

@@ -6,13 +6,12 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   makeProvider,
   makeReadiness,
-  makeTransient,
   RetryPolicy,
   type SandboxError,
-  type SandboxProviderShape,
   transient
 } from "@sandkit/core"
 import { E2bEmulator } from "@sandkit/emulators/e2b"
+import { expectClean, failureOf, fastPolicy, realSleep, waitUntil } from "@sandkit/emulators/testkit"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { E2bProvider } from "../src/index.ts"
@@ -26,42 +25,6 @@ const EmulatorLayer = Layer.effect(Emulator, E2bEmulator.make({ apiKey: API_KEY 
 /** The provider over the emulator (built per test: cheap, no network call). */
 const providerFor = (emulator: E2bEmulator.E2bEmulator, extra: Partial<E2bProvider.E2bOptions> = {}) =>
   Effect.map(E2bProvider.make(emulatedOptions(emulator, extra)), makeProvider)
-
-/** Real-time pause (network I/O needs it, whatever clock the test runs on). */
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
-
-/** Poll (in real time) until `predicate` holds; fail after ~10 s. */
-const waitUntil = (what: string, predicate: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 1000; i++) {
-      if (predicate()) return
-      yield* realSleep(10)
-    }
-    return yield* Effect.die(new Error(`timed out waiting until ${what}`))
-  })
-
-/** A fast transient schedule: `retries` retries 1 ms apart, no jitter. */
-const fastPolicy = (retries: number) => ({
-  transient: makeTransient({ base: "1 millis", factor: 1, maxRetries: retries, jitter: false }),
-  readiness: makeReadiness({ spacing: "10 millis", tries: 50 })
-})
-
-/** After every test: nothing left, neither in the emulator nor in `list()`; the knobs and the log reset. */
-const assertClean = (emulator: E2bEmulator.E2bEmulator, provider: SandboxProviderShape) =>
-  Effect.gen(function*() {
-    emulator.faults.clear()
-    emulator.registry.clearKnobs()
-    assert.deepStrictEqual(emulator.registry.ids(), [], "emulator registry is empty")
-    assert.deepStrictEqual(yield* provider.list(), [], "list() is empty")
-    emulator.log.clear()
-  })
-
-const failureOf = <A>(exit: Exit.Exit<A, SandboxError>): SandboxError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure, got a success")
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag === "None") throw new Error(`expected a failure, got ${Cause.pretty(exit.cause)}`)
-  return error.value
-}
 
 describe("e2b faults (emulated)", () => {
   // TestClock: the waits are observed on the clock, not measured.
@@ -89,7 +52,7 @@ describe("e2b faults (emulated)", () => {
         assert.deepStrictEqual(emulator.log.entries("create").map((e) => e.status), [429, 429, 201])
         assert.strictEqual((yield* sandbox.exec("echo ok")).stdout, "ok\n")
         yield* sandbox.destroy
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("the SDK's own 429 retry is off: with no core retries, one create and RateLimited carrying Retry-After", () =>
@@ -102,7 +65,7 @@ describe("e2b faults (emulated)", () => {
         assert.strictEqual(error._tag, "RateLimited")
         assert.strictEqual(error._tag === "RateLimited" ? error.retryAfter && Duration.toMillis(error.retryAfter) : undefined, 7_000)
         assert.strictEqual(emulator.log.count("create"), 1)
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
   })
 
@@ -118,7 +81,7 @@ describe("e2b faults (emulated)", () => {
         assert.strictEqual(error._tag, "ProviderUnavailable")
         assert.strictEqual(error._tag === "ProviderUnavailable" ? error.status : undefined, 503)
         assert.strictEqual(emulator.log.count("create"), 4, "1 attempt + 3 retries")
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("401: AuthenticationFailed, no retry, and the key appears nowhere", () =>
@@ -132,7 +95,7 @@ describe("e2b faults (emulated)", () => {
         assert.strictEqual(emulator.log.count("create"), 1)
         const rendered = [error.message, String(error), JSON.stringify(error), JSON.stringify(error.cause), Cause.pretty((exit as Exit.Failure<unknown, unknown>).cause)]
         for (const text of rendered) assert.notInclude(text, wrongKey)
-        yield* assertClean(emulator, yield* providerFor(emulator))
+        yield* expectClean(emulator, yield* providerFor(emulator))
       }))
 
     it.effect("a sandbox silently deleted mid-run: the next calls fail with SandboxNotFound, once each", () =>
@@ -160,7 +123,7 @@ describe("e2b faults (emulated)", () => {
         }))
         // Closing the scope destroyed it again: a 404 there is success (destroy is idempotent).
         assert.strictEqual(emulator.log.count("kill"), 1)
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("interrupted while create is in flight: the sandbox the server created is destroyed", () =>
@@ -178,7 +141,7 @@ describe("e2b faults (emulated)", () => {
         yield* Fiber.interrupt(fiber)
         assert.deepStrictEqual(emulator.registry.removals.filter((r) => r.id === created), [{ id: created!, reason: "destroyed" }])
         assert.strictEqual(emulator.log.count("kill"), 1)
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("envd never ready within the readiness schedule: StartupTimeout, and the sandbox is destroyed", () =>
@@ -191,7 +154,7 @@ describe("e2b faults (emulated)", () => {
         assert.strictEqual(error._tag, "StartupTimeout")
         assert.strictEqual(emulator.log.count("filesystem.Stat"), 4, "one readiness probe per try")
         assert.strictEqual(emulator.log.count("kill"), 1)
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("connection reset: a create is not re-sent (it may have happened), a list is", () =>
@@ -205,7 +168,7 @@ describe("e2b faults (emulated)", () => {
         emulator.faults.resetNext("list", { times: 2 })
         assert.deepStrictEqual(yield* provider.list().pipe(Effect.provideService(RetryPolicy, fastPolicy(3))), [])
         assert.strictEqual(emulator.log.count("list"), 3)
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("a stream cut mid-way: exec fails with ProviderUnavailable and is not re-run", () =>
@@ -220,7 +183,7 @@ describe("e2b faults (emulated)", () => {
           assert.strictEqual(emulator.log.count("process.Start"), 1)
           assert.strictEqual((yield* sandbox.exec("echo still-alive")).stdout, "still-alive\n")
         }))
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("concurrency quota: QuotaExceeded, not retried", () =>
@@ -234,7 +197,7 @@ describe("e2b faults (emulated)", () => {
           assert.strictEqual(error._tag, "QuotaExceeded", error.message)
           assert.strictEqual(emulator.log.count("create"), 2)
         }))
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("latency: calls still succeed, and the request log counts each route exactly", () =>
@@ -249,7 +212,7 @@ describe("e2b faults (emulated)", () => {
         assert.strictEqual(emulator.log.count("create"), 1)
         assert.strictEqual(emulator.log.count("process.Start"), 3)
         assert.strictEqual(emulator.log.count("kill"), 1)
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("data-plane errors carry no token: a bad envd token is AuthenticationFailed without the token in it", () =>
@@ -264,7 +227,7 @@ describe("e2b faults (emulated)", () => {
           assert.strictEqual(error._tag, "AuthenticationFailed")
           for (const text of [error.message, JSON.stringify(error), JSON.stringify(error.cause)]) assert.notInclude(text, token)
         }))
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
   })
 })

@@ -5,7 +5,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { makeProvider, type SandboxError, SandboxProvider } from "@sandkit/core"
 import { ModalEmulator } from "@sandkit/emulators/modal"
-import { Cause, ConfigProvider, Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
+import { failureOf } from "@sandkit/emulators/testkit"
+import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
 import { execFile } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -18,13 +19,6 @@ class Emulator extends Context.Service<Emulator, ModalEmulator.ModalEmulator>()(
 
 const providerFor = (emulator: ModalEmulator.ModalEmulator, extra: Partial<ModalProvider.ModalOptions> = {}) =>
   Effect.map(ModalProvider.make(emulatedOptions(emulator, extra)), makeProvider)
-
-const failureOf = <A>(exit: Exit.Exit<A, SandboxError>): SandboxError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag === "None") throw new Error(Cause.pretty(exit.cause))
-  return error.value
-}
 
 const until = (what: string, check: () => Promise<boolean>) =>
   Effect.promise(async () => {

@@ -4,8 +4,9 @@
  * a sandbox ends under a running command, nothing left after an interrupted create.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { makeProvider, makeReadiness, makeTransient, RetryPolicy, type SandboxError, type SandboxProviderShape } from "@sandkit/core"
+import { makeProvider, RetryPolicy, type SandboxError } from "@sandkit/core"
 import { ModalEmulator } from "@sandkit/emulators/modal"
+import { expectClean, failureOf, fastPolicy, realSleep, waitUntil } from "@sandkit/emulators/testkit"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { ModalProvider } from "../src/index.ts"
@@ -19,40 +20,6 @@ const EmulatorLayer = Layer.effect(Emulator, ModalEmulator.make({ tokenId: TOKEN
 
 const providerFor = (emulator: ModalEmulator.ModalEmulator, extra: Partial<ModalProvider.ModalOptions> = {}) =>
   Effect.map(ModalProvider.make(emulatedOptions(emulator, extra)), makeProvider)
-
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
-
-const waitUntil = (what: string, predicate: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 2000; i++) {
-      if (predicate()) return
-      yield* realSleep(10)
-    }
-    return yield* Effect.die(new Error(`timed out waiting until ${what}`))
-  })
-
-/** A fast transient schedule: `retries` retries 1 ms apart, no jitter. */
-const fastPolicy = (retries: number) => ({
-  transient: makeTransient({ base: "1 millis", factor: 1, maxRetries: retries, jitter: false }),
-  readiness: makeReadiness({ spacing: "10 millis", tries: 50 })
-})
-
-/** After every test: nothing left, neither in the emulator nor in `list()`; the knobs and the log reset. */
-const assertClean = (emulator: ModalEmulator.ModalEmulator, provider: SandboxProviderShape) =>
-  Effect.gen(function*() {
-    emulator.faults.clear()
-    emulator.registry.clearKnobs()
-    assert.deepStrictEqual(emulator.registry.ids(), [], "emulator registry is empty")
-    assert.deepStrictEqual(yield* provider.list(), [], "list() is empty")
-    emulator.log.clear()
-  })
-
-const failureOf = <A>(exit: Exit.Exit<A, SandboxError>): SandboxError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure, got a success")
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag === "None") throw new Error(`expected a failure, got ${Cause.pretty(exit.cause)}`)
-  return error.value
-}
 
 const codes = (emulator: ModalEmulator.ModalEmulator, method: string) => emulator.calls(method).map((c) => c.grpcCode)
 
@@ -80,7 +47,7 @@ describe("modal faults (emulated)", () => {
         yield* TestClock.adjust("1 millis")
         assert.deepStrictEqual(yield* Fiber.join(fiber), [])
         assert.deepStrictEqual(codes(emulator, "SandboxListV2"), [8, 8, 0])
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("the SDK's throttle wait is off: with no core retries, one call and RateLimited carrying the retry-after", () =>
@@ -94,7 +61,7 @@ describe("modal faults (emulated)", () => {
         assert.strictEqual(error._tag, "RateLimited")
         assert.strictEqual(error._tag === "RateLimited" && error.retryAfter !== undefined ? Duration.toMillis(error.retryAfter) : undefined, 7_000)
         assert.strictEqual(emulator.calls("SandboxListV2").length, 1)
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
   })
 
@@ -114,7 +81,7 @@ describe("modal faults (emulated)", () => {
         const error = failureOf(yield* Effect.exit(provider.list().pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
         assert.strictEqual(error._tag, "ProviderUnavailable")
         assert.strictEqual(emulator.calls("SandboxListV2").length, 4, "1 attempt + 3 core retries, not multiplied by the SDK's 3")
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("UNAVAILABLE on SandboxCreateV2: the SDK's keyed retries (4 attempts) are the only layer; one sandbox", () =>
@@ -133,7 +100,7 @@ describe("modal faults (emulated)", () => {
         const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
         assert.strictEqual(error._tag, "ProviderUnavailable")
         assert.strictEqual(emulator.calls("SandboxCreateV2").length, 4, "the SDK's 1 + 3; the core never re-sends a create")
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("a create whose answer is lost is re-sent with the same idempotency key: one sandbox", () =>
@@ -147,7 +114,7 @@ describe("modal faults (emulated)", () => {
           assert.deepStrictEqual(emulator.registry.ids(), [sandbox.id])
           assert.strictEqual((yield* sandbox.exec("echo once")).stdout, "once\n")
         }))
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("throttled create and an UNAVAILABLE app lookup: retried by the core schedule, one sandbox", () =>
@@ -163,7 +130,7 @@ describe("modal faults (emulated)", () => {
           assert.deepStrictEqual(codes(emulator, "SandboxCreateV2"), [8, 0])
           assert.strictEqual(emulator.registry.size, 1)
         }))
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("command router: an UNAVAILABLE burst is absorbed by the SDK's router retries; a persistent one is a ProviderError after them, not retried again", () =>
@@ -183,7 +150,7 @@ describe("modal faults (emulated)", () => {
           assert.strictEqual(emulator.calls("TaskExecStart").length, 11, "the SDK's 1 + 10 router attempts, not multiplied by the core's")
           emulator.faults.clear()
         }))
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }), { timeout: 60_000 })
 
     it.effect("sandbox timeout reached mid-command: exec, execStream and spawn fail with SandboxNotFound at once", () =>
@@ -209,7 +176,7 @@ describe("modal faults (emulated)", () => {
           return yield* Effect.exit(process.wait)
         }))
         assert.strictEqual(failureOf(waited)._tag, "SandboxNotFound")
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("a router that never answers after the sandbox ended: the liveness check ends the wait", () =>
@@ -223,7 +190,7 @@ describe("modal faults (emulated)", () => {
         yield* Effect.promise(() => emulator.registry.deleteNow(sandbox.id))
         const error = failureOf(yield* Fiber.await(fiber))
         assert.strictEqual(error._tag, "SandboxNotFound")
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("interrupted during create (in flight, then during the readiness probe): nothing is left", () =>
@@ -242,7 +209,7 @@ describe("modal faults (emulated)", () => {
         yield* waitUntil("the sandbox exists", () => emulator.registry.size === 1)
         yield* Fiber.interrupt(probing)
         assert.deepStrictEqual(emulator.registry.ids(), [])
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("concurrency quota: QuotaExceeded, not retried", () =>
@@ -256,7 +223,7 @@ describe("modal faults (emulated)", () => {
           assert.strictEqual(error._tag, "QuotaExceeded", error.message)
           assert.deepStrictEqual(codes(emulator, "SandboxCreateV2"), [0, 8])
         }))
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
 
     it.effect("a wrong token secret: AuthenticationFailed, one token call, and the secret appears nowhere", () =>
@@ -273,7 +240,7 @@ describe("modal faults (emulated)", () => {
           assert.notInclude(text, wrong)
           assert.notInclude(text, TOKEN_SECRET)
         }
-        yield* assertClean(emulator, yield* providerFor(emulator))
+        yield* expectClean(emulator, yield* providerFor(emulator))
       }))
 
     it.effect("a sandbox silently deleted: exec, files, refresh and connect fail with SandboxNotFound, without retries", () =>
@@ -298,7 +265,7 @@ describe("modal faults (emulated)", () => {
             assert.strictEqual(emulator.calls(route).length, 1, `${route} called once, not retried`)
           }
         }))
-        yield* assertClean(emulator, provider)
+        yield* expectClean(emulator, provider)
       }))
   })
 })

@@ -6,17 +6,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { makeProvider, type ResolvedSpec, type SandboxError } from "@sandkit/core"
 import { RunloopEmulator } from "@sandkit/emulators/runloop"
-import { Cause, Duration, Effect, Exit, Stream } from "effect"
+import { failureOf } from "@sandkit/emulators/testkit"
+import { Duration, Effect, Exit, Stream } from "effect"
 import { afterAll, afterEach, beforeAll, vi } from "vitest"
 import { RunloopProvider } from "../src/index.ts"
 import { emulatedOptions } from "./emulated.ts"
-
-const failureOf = <A>(exit: Exit.Exit<A, SandboxError>): SandboxError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag === "None") throw new Error(Cause.pretty(exit.cause))
-  return error.value
-}
 
 const spec = (s: Partial<ResolvedSpec> = {}): ResolvedSpec => ({ labels: { "sandkit.owner": "t" }, ...s })
 const defaults = { profile: "default", blueprint: undefined } as const

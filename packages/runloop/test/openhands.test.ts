@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Runloop } from "@runloop/api-client"
 import { makeProvider, type SandboxError, SandboxProvider } from "@sandkit/core"
 import { RunloopEmulator } from "@sandkit/emulators/runloop"
+import { failureOf, realSleep } from "@sandkit/emulators/testkit"
 import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { afterAll, afterEach, beforeAll } from "vitest"
@@ -37,16 +38,6 @@ afterEach(async () => {
 
 const providerFor = (extra: Partial<RunloopProvider.RunloopOptions> = {}) =>
   Effect.map(RunloopProvider.make(emulatedOptions(emulator, extra)), makeProvider)
-
-const failureOf = <A, E = SandboxError>(exit: Exit.Exit<A, E>): SandboxError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag === "None") throw new Error(Cause.pretty(exit.cause))
-  return error.value as SandboxError
-}
-
-/** Real time, for waiting on the emulator while the test clock stands still. */
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 /**
  * Advance the test clock a second at a time while `fiber` runs, each time once no request is in flight (so the
