@@ -15,22 +15,12 @@
 import { Daytona } from "@daytonaio/sdk"
 import { makeProvider, type Sandbox as CoreSandbox } from "@sandkit/core"
 import { DaytonaEmulator } from "@sandkit/emulators/daytona"
+import { pair, reportOverhead, rotate, roundsFromArgv, runtimeName, timed } from "@sandkit/emulators/overhead"
 import { Effect, Exit, Redacted, Scope } from "effect"
 import { DaytonaProvider } from "../src/index.ts"
 
-const createRounds = Number(process.argv[2] ?? 60)
-const execRounds = Number(process.argv[3] ?? 300)
+const { create: createRounds, exec: execRounds } = roundsFromArgv({ create: 60, exec: 300 })
 
-const percentile = (values: ReadonlyArray<number>, p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-}
-
-const timed = async (f: () => Promise<unknown>): Promise<number> => {
-  const start = performance.now()
-  await f()
-  return performance.now() - start
-}
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
@@ -63,36 +53,33 @@ try {
   const createShort: Array<number> = []
   const createSame: Array<number> = []
   const createAdapter: Array<number> = []
-  for (let i = 0; i < createRounds; i++) {
-    const shortRound = async () => {
-      let sandbox: Awaited<ReturnType<Daytona["create"]>> | undefined
-      createShort.push(await timed(async () => {
-        sandbox = await daytona.create()
-        await sandbox.process.executeCommand("true")
-      }))
-      await sandbox!.delete()
-    }
-    const sameRound = async () => {
-      let sandbox: Awaited<ReturnType<Daytona["create"]>> | undefined
-      createSame.push(await timed(async () => {
-        const created = await daytona.create()
-        sandbox = await daytona.get(created.id)
-        const [workdir] = await Promise.all([sandbox.getWorkDir(), sandbox.process.createSession("first")])
-        await sandbox.process.executeSessionCommand("first", { command: wrapped(workdir!) })
-      }))
-      await sandbox!.delete()
-    }
-    const adapterRound = async () => {
-      let sandbox: CoreSandbox | undefined
-      createAdapter.push(await timed(async () => {
-        sandbox = await run(provider.createDetached())
-        await run(sandbox.exec("true"))
-      }))
-      await run(sandbox!.destroy)
-    }
-    const rounds = [shortRound, sameRound, adapterRound]
-    for (let j = 0; j < rounds.length; j++) await rounds[(i + j) % rounds.length]!()
+  const shortRound = async () => {
+    let sandbox: Awaited<ReturnType<Daytona["create"]>> | undefined
+    createShort.push(await timed(async () => {
+      sandbox = await daytona.create()
+      await sandbox.process.executeCommand("true")
+    }))
+    await sandbox!.delete()
   }
+  const sameRound = async () => {
+    let sandbox: Awaited<ReturnType<Daytona["create"]>> | undefined
+    createSame.push(await timed(async () => {
+      const created = await daytona.create()
+      sandbox = await daytona.get(created.id)
+      const [workdir] = await Promise.all([sandbox.getWorkDir(), sandbox.process.createSession("first")])
+      await sandbox.process.executeSessionCommand("first", { command: wrapped(workdir!) })
+    }))
+    await sandbox!.delete()
+  }
+  const adapterRound = async () => {
+    let sandbox: CoreSandbox | undefined
+    createAdapter.push(await timed(async () => {
+      sandbox = await run(provider.createDetached())
+      await run(sandbox.exec("true"))
+    }))
+    await run(sandbox!.destroy)
+  }
+  await rotate(createRounds, [shortRound, sameRound, adapterRound])
 
   const sdkSandbox = await daytona.create()
   await sdkSandbox.process.createSession("bench")
@@ -101,54 +88,17 @@ try {
   const rawSession = () => sdkSandbox.process.executeSessionCommand("bench", { command: script })
   const rawExecute = () => sdkSandbox.process.executeCommand("true")
   const adapterExec = () => run(adapterSandbox.exec("true"))
-  for (let i = 0; i < 20; i++) {
-    await rawSession()
-    await rawExecute()
-    await adapterExec()
-  }
-  const execSession: Array<number> = []
-  const execExecute: Array<number> = []
-  const execAdapter: Array<number> = []
-  const jobs: ReadonlyArray<readonly [Array<number>, () => Promise<unknown>]> = [
-    [execSession, rawSession],
-    [execExecute, rawExecute],
-    [execAdapter, adapterExec]
-  ]
-  for (let i = 0; i < execRounds; i++) {
-    // Rotate which goes first, so none always runs on a just-warmed connection.
-    for (let j = 0; j < jobs.length; j++) {
-      const [into, job] = jobs[(i + j) % jobs.length]!
-      into.push(await timed(job))
-    }
-  }
+  const [execSession, execAdapter] = await pair(rawSession, adapterExec, execRounds)
+  const [execExecute, execAdapterAgain] = await pair(rawExecute, adapterExec, execRounds)
   await sdkSandbox.delete()
   await run(adapterSandbox.destroy)
 
-  // Overhead = adapter p50 - raw p50; "paired" is the p50 of the per-round differences (less sensitive to load).
-  const report = (name: string, rawMs: ReadonlyArray<number>, adapterMs: ReadonlyArray<number>, budgeted: boolean) => {
-    const r = percentile(rawMs, 50)
-    const a = percentile(adapterMs, 50)
-    const overhead = a - r
-    const paired = percentile(rawMs.map((x, i) => adapterMs[i]! - x), 50)
-    const budget = Math.max(0.5, 0.1 * r)
-    const verdict = overhead <= budget ? "OK" : budgeted ? "OVER" : "over (informational)"
-    console.log(
-      `${name.padEnd(22)} raw p50 ${r.toFixed(2).padStart(7)} ms  adapter p50 ${a.toFixed(2).padStart(7)} ms  ` +
-        `overhead ${overhead.toFixed(2).padStart(5)} ms (${((overhead / r) * 100).toFixed(1).padStart(5)} %)  ` +
-        `paired ${paired.toFixed(2).padStart(5)} ms  budget ${budget.toFixed(2)} ms  ${verdict}  ` +
-        `[p90 raw ${percentile(rawMs, 90).toFixed(2)} / adapter ${percentile(adapterMs, 90).toFixed(2)} ms, n=${rawMs.length}]`
-    )
-    return !budgeted || overhead <= budget
-  }
-  const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : `node ${process.versions.node}`
-  console.log(`Daytona adapter overhead against the emulator (${runtime}):`)
-  const ok = [
-    report("create + first exec", createSame, createAdapter, true),
-    report("warm exec", execSession, execAdapter, true),
-    report("create (shortest path)", createShort, createAdapter, false),
-    report("exec (executeCommand)", execExecute, execAdapter, false)
-  ].every(Boolean)
-  if (!ok) process.exitCode = 1
+  reportOverhead(`Daytona adapter overhead against the emulator (${runtimeName()}):`, [
+    { name: "create + first exec", raw: createSame, adapter: createAdapter },
+    { name: "warm exec", raw: execSession, adapter: execAdapter },
+    { name: "create (shortest path)", raw: createShort, adapter: createAdapter, gated: false },
+    { name: "exec (executeCommand)", raw: execExecute, adapter: execAdapterAgain, gated: false }
+  ])
 } finally {
   await Effect.runPromise(Scope.close(scope, Exit.void))
   await daytona[Symbol.asyncDispose]()

@@ -10,22 +10,12 @@
 import { Sandbox } from "@e2b/code-interpreter"
 import { makeProvider, type Sandbox as CoreSandbox } from "@sandkit/core"
 import { E2bEmulator } from "@sandkit/emulators/e2b"
+import { pair, reportOverhead, rotate, roundsFromArgv, runtimeName, timed } from "@sandkit/emulators/overhead"
 import { Effect, Redacted } from "effect"
 import { E2bProvider } from "../src/index.ts"
 
-const createRounds = Number(process.argv[2] ?? 60)
-const execRounds = Number(process.argv[3] ?? 300)
+const { create: createRounds, exec: execRounds } = roundsFromArgv({ create: 60, exec: 300 })
 
-const percentile = (values: ReadonlyArray<number>, p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-}
-
-const timed = async (f: () => Promise<unknown>): Promise<number> => {
-  const start = performance.now()
-  await f()
-  return performance.now() - start
-}
 
 const emulator = await E2bEmulator.start()
 try {
@@ -70,56 +60,19 @@ try {
     }))
     await sdkSandbox!.kill()
   }
-  // Rotate the order of the three variants every round, so none always runs first (or last).
-  const variants = [rawRound, () => adapterRound(provider, createAdapter), () => adapterRound(knowing, createKnowing)]
-  for (let i = 0; i < createRounds; i++) {
-    for (let k = 0; k < variants.length; k++) await variants[(i + k) % variants.length]!()
-  }
+  await rotate(createRounds, [rawRound, () => adapterRound(provider, createAdapter), () => adapterRound(knowing, createKnowing)])
 
-  const execRaw: Array<number> = []
-  const execAdapter: Array<number> = []
   const sdkSandbox = await Sandbox.create(raw)
   const adapterSandbox = await run(provider.createDetached())
-  for (let i = 0; i < 20; i++) {
-    await sdkSandbox.commands.run("true")
-    await run(adapterSandbox.exec("true"))
-  }
-  for (let i = 0; i < execRounds; i++) {
-    // Alternate which goes first, so neither always runs on a just-warmed connection.
-    if (i % 2 === 0) {
-      execRaw.push(await timed(() => sdkSandbox.commands.run("true")))
-      execAdapter.push(await timed(() => run(adapterSandbox.exec("true"))))
-    } else {
-      execAdapter.push(await timed(() => run(adapterSandbox.exec("true"))))
-      execRaw.push(await timed(() => sdkSandbox.commands.run("true")))
-    }
-  }
+  const [execRaw, execAdapter] = await pair(() => sdkSandbox.commands.run("true"), () => run(adapterSandbox.exec("true")), execRounds)
   await sdkSandbox.kill()
   await run(adapterSandbox.destroy)
 
-  // Overhead = adapter p50 - raw p50; "paired" is the p50 of the per-round differences (rounds are interleaved, so
-  // it is less sensitive to load on a shared machine). The budget is checked on the first.
-  const report = (name: string, rawMs: ReadonlyArray<number>, adapterMs: ReadonlyArray<number>) => {
-    const r = percentile(rawMs, 50)
-    const a = percentile(adapterMs, 50)
-    const overhead = a - r
-    const paired = percentile(rawMs.map((x, i) => adapterMs[i]! - x), 50)
-    const budget = Math.max(0.5, 0.1 * r)
-    console.log(
-      `${name.padEnd(20)} raw p50 ${r.toFixed(2).padStart(7)} ms  adapter p50 ${a.toFixed(2).padStart(7)} ms  ` +
-        `overhead ${overhead.toFixed(2).padStart(5)} ms (${((overhead / r) * 100).toFixed(1).padStart(4)} %)  ` +
-        `paired ${paired.toFixed(2).padStart(5)} ms  budget ${budget.toFixed(2)} ms  ${overhead <= budget ? "OK" : "OVER"}  ` +
-        `[p90 raw ${percentile(rawMs, 90).toFixed(2)} / adapter ${percentile(adapterMs, 90).toFixed(2)} ms, n=${rawMs.length}]`
-    )
-    return overhead <= budget
-  }
-  console.log(`E2B adapter overhead against the emulator (${process.versions.node ? `node ${process.versions.node}` : "runtime"}):`)
-  const ok = [
-    report("create + first exec", createRaw, createAdapter),
-    report("  (workdir known)", createRaw, createKnowing),
-    report("warm exec", execRaw, execAdapter)
-  ].every(Boolean)
-  if (!ok) process.exitCode = 1
+  reportOverhead(`E2B adapter overhead against the emulator (${runtimeName()}):`, [
+    { name: "create + first exec", raw: createRaw, adapter: createAdapter },
+    { name: "  (workdir known)", raw: createRaw, adapter: createKnowing },
+    { name: "warm exec", raw: execRaw, adapter: execAdapter }
+  ])
 } finally {
   await emulator.close()
 }

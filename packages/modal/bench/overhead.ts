@@ -15,23 +15,13 @@
 // wrapper's create, about 0.5 ms here, and the first exec's overhead, so it sits right at the budget).
 import { makeProvider } from "@sandkit/core"
 import { ModalEmulator } from "@sandkit/emulators/modal"
+import { pair, reportOverhead, rotate, roundsFromArgv, runtimeName, timed } from "@sandkit/emulators/overhead"
 import { Effect, Exit, Redacted, Scope } from "effect"
 import { ModalClient } from "modal"
 import { ModalProvider } from "../src/index.ts"
 
-const createRounds = Number(process.argv[2] ?? 60)
-const execRounds = Number(process.argv[3] ?? 300)
+const { create: createRounds, exec: execRounds } = roundsFromArgv({ create: 60, exec: 300 })
 
-const percentile = (values: ReadonlyArray<number>, p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-}
-
-const timed = async (f: () => Promise<unknown>): Promise<number> => {
-  const start = performance.now()
-  await f()
-  return performance.now() - start
-}
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
@@ -77,27 +67,24 @@ try {
   const createRaw: Array<number> = []
   const createAdapter: Array<number> = []
   const createKnowing: Array<number> = []
-  for (let i = 0; i < createRounds; i++) {
-    const rawRound = async () => {
-      let sb: import("modal").Sandbox | undefined
-      createRaw.push(await timed(async () => {
-        sb = await client.sandboxes.create(app, image)
-        await rawExec(sb, ["true"], true)
-      }))
-      await sb!.terminate()
-    }
-    const adapterRound = async (p: typeof provider, into: Array<number>) => {
-      let id = ""
-      into.push(await timed(async () => {
-        const sandbox = await run(p.createDetached())
-        id = sandbox.id
-        await run(sandbox.exec(["true"]))
-      }))
-      await run(p.destroy(id))
-    }
-    const rounds = [rawRound, () => adapterRound(provider, createAdapter), () => adapterRound(knowing, createKnowing)]
-    for (const round of i % 2 === 0 ? rounds : [...rounds].reverse()) await round()
+  const rawRound = async () => {
+    let sb: import("modal").Sandbox | undefined
+    createRaw.push(await timed(async () => {
+      sb = await client.sandboxes.create(app, image)
+      await rawExec(sb, ["true"], true)
+    }))
+    await sb!.terminate()
   }
+  const adapterRound = async (p: typeof provider, into: Array<number>) => {
+    let id = ""
+    into.push(await timed(async () => {
+      const sandbox = await run(p.createDetached())
+      id = sandbox.id
+      await run(sandbox.exec(["true"]))
+    }))
+    await run(p.destroy(id))
+  }
+  await rotate(createRounds, [rawRound, () => adapterRound(provider, createAdapter), () => adapterRound(knowing, createKnowing)])
 
   const sdkSandbox = await client.sandboxes.create(app, image)
   const adapterSandbox = await run(provider.createDetached())
@@ -105,24 +92,6 @@ try {
   const home = (await (await sdkSandbox.exec(["pwd"])).stdout.readText()).trim()
   await sdkSandbox.filesystem.writeBytes(payload, `${home}/bench.bin`)
   await run(adapterSandbox.files.write("bench.bin", payload))
-  const pair = async (raw: () => Promise<unknown>, adapter: () => Promise<unknown>, rounds: number) => {
-    const r: Array<number> = []
-    const a: Array<number> = []
-    for (let i = 0; i < 20; i++) {
-      await raw()
-      await adapter()
-    }
-    for (let i = 0; i < rounds; i++) {
-      if (i % 2 === 0) {
-        r.push(await timed(raw))
-        a.push(await timed(adapter))
-      } else {
-        a.push(await timed(adapter))
-        r.push(await timed(raw))
-      }
-    }
-    return [r, a] as const
-  }
   const [shellRaw, shellAdapter] = await pair(() => rawExec(sdkSandbox, ["/bin/sh", "-c", "true"]), () => run(adapterSandbox.exec("true")), execRounds)
   const [execRaw, execAdapter] = await pair(() => rawExec(sdkSandbox, ["true"], true), () => run(adapterSandbox.exec(["true"])), execRounds)
   const [openRaw, openAdapter] = await pair(() => rawExec(sdkSandbox, ["true"]), () => run(adapterSandbox.exec(["true"])), execRounds)
@@ -134,32 +103,14 @@ try {
   await sdkSandbox.terminate()
   await run(adapterSandbox.destroy)
 
-  const report = (name: string, rawMs: ReadonlyArray<number>, adapterMs: ReadonlyArray<number>, gated: boolean) => {
-    const r = percentile(rawMs, 50)
-    const a = percentile(adapterMs, 50)
-    const overhead = a - r
-    const paired = percentile(rawMs.map((x, i) => adapterMs[i]! - x), 50)
-    const budget = Math.max(0.5, 0.1 * r)
-    const verdict = overhead <= budget ? "OK" : gated ? "OVER" : "over (not gated)"
-    console.log(
-      `${name.padEnd(20)} raw p50 ${r.toFixed(2).padStart(7)} ms  adapter p50 ${a.toFixed(2).padStart(7)} ms  ` +
-        `overhead ${overhead.toFixed(2).padStart(5)} ms (${((overhead / r) * 100).toFixed(1).padStart(5)} %)  ` +
-        `paired ${paired.toFixed(2).padStart(5)} ms  budget ${budget.toFixed(2)} ms  ${verdict}  ` +
-        `[p90 raw ${percentile(rawMs, 90).toFixed(2)} / adapter ${percentile(adapterMs, 90).toFixed(2)} ms, n=${rawMs.length}]`
-    )
-    return !gated || overhead <= budget
-  }
-  const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : `node ${process.versions.node}`
-  console.log(`Modal adapter overhead against the emulator (${runtime}):`)
-  const ok = [
-    report("shell exec", shellRaw, shellAdapter, true),
-    report("argv exec", execRaw, execAdapter, true),
-    report("  (raw stdin open)", openRaw, openAdapter, false),
-    report("file read (4 KiB)", readRaw, readAdapter, true),
-    report("create + first exec", createRaw, createAdapter, false),
-    report("  (workdir known)", createRaw, createKnowing, false)
-  ].every(Boolean)
-  if (!ok) process.exitCode = 1
+  reportOverhead(`Modal adapter overhead against the emulator (${runtimeName()}):`, [
+    { name: "shell exec", raw: shellRaw, adapter: shellAdapter },
+    { name: "argv exec", raw: execRaw, adapter: execAdapter },
+    { name: "  (raw stdin open)", raw: openRaw, adapter: openAdapter, gated: false },
+    { name: "file read (4 KiB)", raw: readRaw, adapter: readAdapter },
+    { name: "create + first exec", raw: createRaw, adapter: createAdapter, gated: false },
+    { name: "  (workdir known)", raw: createRaw, adapter: createKnowing, gated: false }
+  ])
   await run(Scope.close(scope, Exit.void))
 } finally {
   await emulator.close()
