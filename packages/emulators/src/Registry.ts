@@ -88,6 +88,10 @@ export class Registry<Ext> {
   private quota: { readonly maxConcurrent: number; readonly failure: FailureSpec } | undefined
   private readinessDelayMs = 0
   private closed = false
+  /** The most sandboxes live at once since the start or the last `resetPeak`. */
+  private highWater = 0
+  /** Creates past the quota check whose sandbox is not in the map yet. */
+  private reserved = 0
   /** Removals in the order they happened (reason per id), for tests. */
   readonly removals: Array<{ readonly id: string; readonly reason: RemovalReason }> = []
 
@@ -128,6 +132,17 @@ export class Registry<Ext> {
     return this.sandboxes.size
   }
 
+  /** The most sandboxes that were live at once since the registry started or `resetPeak` was called. */
+  get peak(): number {
+    return this.highWater
+  }
+
+  /** Start counting `peak` again from the sandboxes live now. */
+  resetPeak(): this {
+    this.highWater = this.sandboxes.size
+    return this
+  }
+
   get(id: string): EmulatedSandbox<Ext> | undefined {
     return this.sandboxes.get(id)
   }
@@ -150,13 +165,24 @@ export class Registry<Ext> {
 
   private async createNow(input: CreateInput<Ext>): Promise<EmulatedSandbox<Ext>> {
     if (this.closed) throw new Error("the emulator is closed")
-    if (this.quota !== undefined && this.sandboxes.size >= this.quota.maxConcurrent) throw new QuotaReached(this.quota.failure)
+    if (this.quota !== undefined && this.sandboxes.size + this.reserved >= this.quota.maxConcurrent) {
+      throw new QuotaReached(this.quota.failure)
+    }
     const id = (this.options.idPrefix ?? "") + randomId(20)
-    const engine = await Effect.runPromise(this.engine.create({
-      labels: { "sandkit.emulated": id },
-      env: { ...input.env },
-      network: { outbound: input.network ?? true }
-    }))
+    // The sandbox joins the map only once its engine exists: until then it holds a slot of the quota, or creates
+    // arriving together would all pass the check.
+    this.reserved += 1
+    let engine: DriverSandbox
+    try {
+      engine = await Effect.runPromise(this.engine.create({
+        labels: { "sandkit.emulated": id },
+        env: { ...input.env },
+        network: { outbound: input.network ?? true }
+      }))
+    } finally {
+      // Released in the same synchronous step that puts the sandbox in the map (below), so no check sees neither.
+      this.reserved -= 1
+    }
     if (this.closed) {
       // The emulator closed while this create was in flight: nothing may outlive it.
       await Effect.runPromise(Effect.ignore(this.engine.destroy(engine.info.id)))
@@ -177,6 +203,7 @@ export class Registry<Ext> {
     }
     const sandbox: EmulatedSandbox<Ext> = { ...base, ext: input.ext(base) }
     this.sandboxes.set(id, sandbox)
+    this.highWater = Math.max(this.highWater, this.sandboxes.size)
     this.arm(sandbox)
     return sandbox
   }

@@ -115,6 +115,21 @@ describe("Registry (over the local engine)", () => {
       registry.setState(slow.id, "paused")
       assert.strictEqual(registry.get(slow.id)?.state, "paused")
     }))
+
+  it.live("the quota counts creates still in flight: 10 at once against a quota of 3 make exactly 3", () =>
+    Effect.gen(function*() {
+      const registry = yield* Registry.make<null>()
+      registry.setQuota(3)
+      const outcomes = yield* Effect.promise(() =>
+        Promise.all(Array.from({ length: 10 }, () => registry.create({ template: "base", ext: () => null }).then(() => "created", () => "refused")))
+      )
+      assert.strictEqual(outcomes.filter((o) => o === "created").length, 3)
+      assert.strictEqual(registry.size, 3)
+      assert.strictEqual(registry.peak, 3)
+      yield* Effect.promise(() => Promise.all(registry.ids().map((id) => registry.destroy(id))))
+      registry.resetPeak()
+      assert.strictEqual(registry.peak, 0)
+    }))
 })
 
 describe("HttpServer", () => {
