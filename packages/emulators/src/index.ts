@@ -4,6 +4,7 @@
  * `@sandkit/emulators/e2b`.
  */
 export * from "./Faults.ts"
+export * from "./PortProxy.ts"
 export * as HttpServer from "./HttpServer.ts"
 export * from "./Registry.ts"
 export * from "./RequestLog.ts"

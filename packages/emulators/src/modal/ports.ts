@@ -5,39 +5,28 @@
  * engine exposes for it. Encrypted tunnels (`encryptedPorts`) need no proxy: their `TunnelData` names the port on
  * 127.0.0.1 itself.
  */
-import { Effect, Exit } from "effect"
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Dispatch } from "../HttpServer.ts"
 import { sendJson } from "../HttpServer.ts"
+import { forwardToPort } from "../PortProxy.ts"
 import type { ModalRegistry, ModalSandbox } from "./state.ts"
 
-const HOP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "authorization"])
-
-const forward = async (sandbox: ModalSandbox, port: number, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
-  const exposed = await Effect.runPromiseExit(sandbox.engine.exposePort!(port))
-  if (Exit.isFailure(exposed)) return sendJson(res, 502, { error: `port ${port} of sandbox ${sandbox.id} cannot be reached` })
-  const headers: Record<string, string | Array<string>> = {}
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v
-  await new Promise<void>((resolve) => {
-    const upstream = httpRequest(new URL(path, exposed.value.url), { method: req.method ?? "GET", headers }, (answer) => {
-      const out: Record<string, string | Array<string>> = {}
-      for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined && !HOP.has(k)) out[k] = v
-      res.writeHead(answer.statusCode ?? 502, out)
-      answer.pipe(res)
-      answer.once("end", () => resolve())
-      answer.once("error", () => {
-        res.destroy()
-        resolve()
+const forward = (sandbox: ModalSandbox, port: number, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> =>
+  forwardToPort({
+    sandbox: sandbox.engine,
+    port,
+    path,
+    method: req.method ?? "GET",
+    headers: req.headers,
+    body: req,
+    dropHeaders: ["authorization"],
+    unreachable: (reason) =>
+      sendJson(res, 502, {
+        error: reason === "not-exposed"
+          ? `port ${port} of sandbox ${sandbox.id} cannot be reached`
+          : `nothing is listening on port ${port} in the sandbox`
       })
-    })
-    upstream.once("error", () => {
-      if (!res.headersSent) sendJson(res, 502, { error: `nothing is listening on port ${port} in the sandbox` })
-      else res.destroy()
-      resolve()
-    })
-    req.pipe(upstream)
-  })
-}
+  }, res)
 
 /** Route `/connect/<id>/…` to the sandbox and port the token was made for. */
 export const portDispatcher = (registry: ModalRegistry) => (_req: IncomingMessage, url: URL): Dispatch | undefined => {

@@ -5,26 +5,13 @@
  * builds), and is forwarded to the port the local engine exposes for the devbox. Authenticated tunnels want
  * `X-Runloop-Tunnel-Authorization: Bearer …`.
  */
-import { Effect, Exit } from "effect"
-import { request as httpRequest } from "node:http"
+import { forwardToPort } from "../PortProxy.ts"
 import { sendJson, type Req, type Res } from "./transport.ts"
 import { type Ctx, fail, ok, type Reply, touch, usable } from "./context.ts"
 import { asRecord, type Devbox, randomToken, type TunnelView } from "./state.ts"
 
 export const TUNNEL_PREFIX = "/.sandkit/tunnels/"
 const HOST_PATTERN = /^(\d{1,5})-([A-Za-z0-9]+)\.tunnel\./
-
-/** Headers that describe the hop (and HTTP/2 pseudo-headers), never forwarded either way. */
-const HOP = new Set([
-  "host",
-  "connection",
-  "keep-alive",
-  "transfer-encoding",
-  "upgrade",
-  "proxy-connection",
-  "http2-settings",
-  "x-runloop-tunnel-authorization"
-])
 
 export interface TunnelTarget {
   readonly key: string
@@ -57,34 +44,20 @@ export const proxy = async (ctx: Ctx, target: TunnelTarget, req: Req, res: Res):
   }
   if (devbox.ext.status !== "running") return sendJson(res, 502, { code: 502, message: `devbox ${devbox.id} is ${devbox.ext.status}` })
   if (tunnel.http_keep_alive) touch(ctx, devbox)
-  const exposed = await Effect.runPromiseExit(devbox.engine.exposePort!(target.port))
-  if (Exit.isFailure(exposed)) return sendJson(res, 502, { code: 502, message: `port ${target.port} cannot be reached` })
-  const headers: Record<string, string | Array<string>> = {}
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k) && !k.startsWith(":")) headers[k] = v
-  await new Promise<void>((resolve) => {
-    const upstream = httpRequest(new URL(target.path, exposed.value.url), { method: req.method, headers }, (answer) => {
-      const out: Record<string, string> = {}
-      for (const [k, v] of Object.entries(answer.headers)) {
-        if (v !== undefined && !HOP.has(k)) out[k] = Array.isArray(v) ? v.join(", ") : v
-      }
-      res.writeHead(answer.statusCode ?? 502, out)
-      answer.on("data", (chunk: Uint8Array) => res.write(chunk))
-      answer.once("end", () => {
-        res.end()
-        resolve()
+  await forwardToPort({
+    sandbox: devbox.engine,
+    port: target.port,
+    path: target.path,
+    method: req.method,
+    headers: req.headers,
+    body: req.stream,
+    dropHeaders: ["x-runloop-tunnel-authorization"],
+    unreachable: (reason) =>
+      sendJson(res, 502, {
+        code: 502,
+        message: reason === "not-exposed" ? `port ${target.port} cannot be reached` : `nothing is listening on port ${target.port}`
       })
-      answer.once("error", () => {
-        res.end()
-        resolve()
-      })
-    })
-    upstream.once("error", () => {
-      if (!res.headersSent) sendJson(res, 502, { code: 502, message: `nothing is listening on port ${target.port}` })
-      else res.end()
-      resolve()
-    })
-    req.stream.pipe(upstream)
-  })
+  }, res)
 }
 
 /** A V2 tunnel: one per devbox, every port; `authenticated` ones carry a token. */
