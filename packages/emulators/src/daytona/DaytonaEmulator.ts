@@ -16,10 +16,10 @@ import type { LocalProvider } from "@sandkit/local"
 import { Effect, Exit, Redacted, Scope } from "effect"
 import { Faults, type FailureSpec, type Random } from "../Faults.ts"
 import { Registry } from "../Registry.ts"
+import * as HttpServer from "../HttpServer.ts"
 import { RequestLog } from "../RequestLog.ts"
 import { onRemove, stopSandbox } from "./lifecycle.ts"
 import { dispatcher, errorBody, upgrader } from "./routes.ts"
-import * as Server from "./server.ts"
 import { EventHub } from "./socketio.ts"
 import type { DaytonaKnobs, DaytonaRegistry, DaytonaState, DaytonaStateName, World } from "./state.ts"
 import { API_PREFIX, PREVIEW_PREFIX, TOOLBOX_PREFIX } from "./state.ts"
@@ -119,6 +119,10 @@ export interface DaytonaEmulator {
 export const quotaMessage = (max: number) => `Sandbox quota exceeded: limit reached (${max})`
 
 /** Start the emulator in the current scope; closing the scope stops it and destroys every sandbox. */
+/** Query parameters that carry credentials (preview keys, socket.io tokens) are never written to the request log. */
+const SECRET_PARAMS = /([?&](?:DAYTONA_SANDBOX_AUTH_KEY|token)=)[^&]*/gi
+const loggedPath = (path: string) => path.replace(SECRET_PARAMS, "$1<redacted>")
+
 export const make = (options: DaytonaEmulatorOptions = {}): Effect.Effect<DaytonaEmulator, Unsupported | ProviderError, Scope.Scope> =>
   Effect.gen(function*() {
     const faults = new Faults(options.random)
@@ -144,10 +148,11 @@ export const make = (options: DaytonaEmulatorOptions = {}): Effect.Effect<Dayton
     )
     ;(world as { registry: DaytonaRegistry }).registry = registry
     yield* Effect.addFinalizer(() => Effect.sync(() => hub.closeAll()))
-    const server = yield* Server.make({
+    const server = yield* HttpServer.make({
       faults,
       log,
       errorBody,
+      loggedPath,
       ...(options.port === undefined ? {} : { port: options.port }),
       dispatch: dispatcher(world),
       upgrade: upgrader(world, options.socketIo ?? true)

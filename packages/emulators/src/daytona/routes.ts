@@ -4,13 +4,12 @@
  * `/preview/<sandboxId>/<port>/…` a preview link. Route names are what `faults` and `log` use.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import type { Dispatch } from "../HttpServer.ts"
+import type { Dispatch, UpgradeDispatch } from "../HttpServer.ts"
 import { sendJson } from "../HttpServer.ts"
 import * as Control from "./controlPlane.ts"
 import * as Files from "./files.ts"
 import { touch } from "./lifecycle.ts"
 import { previewAuthorized, proxy } from "./preview.ts"
-import type { UpgradeDispatch } from "./server.ts"
 import * as Sessions from "./sessions.ts"
 import * as Snapshots from "./snapshots.ts"
 import type { DaytonaSandbox, World } from "./state.ts"
