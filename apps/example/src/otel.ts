@@ -39,7 +39,7 @@ const program = Effect.gen(function*() {
     const hello = yield* sandbox.exec("echo hello from $(uname -s)")
     yield* Console.log(`exec:  ${hello.stdout.trim()}`)
     yield* sandbox.files.write("data.txt", "file contents stay out of telemetry\n")
-    yield* Console.log(`files: ${(yield* sandbox.files.readText("data.txt")).trim()}`)
+    yield* Console.log(`files: read back ${(yield* sandbox.files.readText("data.txt")).length} bytes`)
     // A failing operation: its span gets outcome FileNotFound and the failures metric counts it.
     const missing = yield* Effect.flip(sandbox.files.read("missing.txt"))
     yield* Console.log(`read missing.txt: ${missing._tag} (expected)`)
