@@ -98,6 +98,26 @@ describe("composition over emulated clouds (A = e2b, B = runloop)", () => {
         yield* usingComposite(fallback([e2bLayer(clouds), runloopLayer(clouds)]), (composite) => assertNothingLeft(clouds, composite))
       }))
 
+    it.effect("half-open admits one trial at a time: concurrent creates after resetAfter send one to A, the rest straight to B", () =>
+      Effect.gen(function*() {
+        const clouds = yield* EmulatedClouds
+        const { advance, clock } = yield* makeAdvancingClock
+        rateLimitEveryCreate(clouds)
+        const layer = fallback([e2bLayer(clouds), runloopLayer(clouds)], { breaker: { failureThreshold: 1, resetAfter: "30 seconds" } })
+        yield* usingComposite(layer, (composite) =>
+          Effect.scoped(Effect.gen(function*() {
+            yield* composite.create()
+            assert.strictEqual(clouds.e2b.log.count("create"), 3, "one failed create (3 attempts) opens the breaker")
+            yield* advance(30_000)
+            const placed = yield* Effect.forEach([1, 2, 3, 4], () => Effect.map(composite.create(), (s) => s.provider), {
+              concurrency: "unbounded"
+            })
+            assert.deepStrictEqual(placed, ["runloop", "runloop", "runloop", "runloop"])
+            assert.strictEqual(clouds.e2b.log.count("create"), 6, "a single trial (3 attempts), not one per concurrent create")
+          }))).pipe(Effect.provideService(Clock.Clock, clock))
+        yield* usingComposite(fallback([e2bLayer(clouds), runloopLayer(clouds)]), (composite) => assertNothingLeft(clouds, composite))
+      }))
+
     it.effect("QuotaExceeded (not retried) and StartupTimeout (half-made sandbox destroyed) on A move the create to B", () =>
       Effect.gen(function*() {
         const clouds = yield* EmulatedClouds

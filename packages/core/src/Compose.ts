@@ -28,10 +28,15 @@ export type BreakerState = "closed" | "open" | "half-open"
 /** A circuit breaker for one member. Time comes from Effect's `Clock`, so `TestClock` drives it in tests. */
 export interface Breaker {
   readonly state: Effect.Effect<BreakerState>
-  /** May a create go to this member now? (Moves open → half-open when the reset delay has passed.) */
+  /**
+   * May a create go to this member now? Moves open → half-open when the reset delay has passed; half-open admits one
+   * trial at a time, so a burst of creates does not all land on a member that may still be failing.
+   */
   readonly allow: Effect.Effect<boolean>
   readonly success: Effect.Effect<void>
   readonly failure: Effect.Effect<void>
+  /** An admitted create ended without a verdict on the member (an error no other member could fix, an interruption). */
+  readonly release: Effect.Effect<void>
 }
 
 export const makeBreaker = (options: BreakerOptions = {}): Breaker => {
@@ -40,17 +45,28 @@ export const makeBreaker = (options: BreakerOptions = {}): Breaker => {
   let state: BreakerState = "closed"
   let failures = 0
   let openedAt = 0
+  let trialInFlight = false
   return {
     state: Effect.sync(() => state),
     allow: Effect.map(Clock.currentTimeMillis, (now) => {
       if (state === "open" && now - openedAt >= resetAfterMs) state = "half-open"
-      return state !== "open"
+      if (state === "open") return false
+      if (state === "half-open") {
+        if (trialInFlight) return false
+        trialInFlight = true
+      }
+      return true
     }),
     success: Effect.sync(() => {
       state = "closed"
       failures = 0
+      trialInFlight = false
+    }),
+    release: Effect.sync(() => {
+      trialInFlight = false
     }),
     failure: Effect.map(Clock.currentTimeMillis, (now) => {
+      trialInFlight = false
       failures++
       if (state === "half-open" || failures >= threshold) {
         state = "open"
@@ -115,13 +131,16 @@ export const makeComposite = (name: string, members: ReadonlyArray<Member>, stra
       let lastError: SandboxError | undefined
       for (const member of candidates) {
         if (!(yield* member.breaker.allow)) continue
-        const result = yield* Effect.result(attempt(member))
+        const result = yield* Effect.result(attempt(member)).pipe(Effect.onInterrupt(() => member.breaker.release))
         if (result._tag === "Success") {
           yield* member.breaker.success
           return result.success
         }
         const error = result.failure
-        if (!shouldFallBack(error)) return yield* Effect.fail(error)
+        if (!shouldFallBack(error)) {
+          yield* member.breaker.release
+          return yield* Effect.fail(error)
+        }
         yield* member.breaker.failure
         lastError = error
       }
@@ -217,7 +236,8 @@ const alwaysClosed: Breaker = {
   state: Effect.succeed("closed"),
   allow: Effect.succeed(true),
   success: Effect.void,
-  failure: Effect.void
+  failure: Effect.void,
+  release: Effect.void
 }
 
 const composed = <E, R>(

@@ -169,6 +169,22 @@ describe("fallback", () => {
       assert.strictEqual(yield* breaker.state, "open")
       assert.isFalse(yield* breaker.allow)
     }))
+
+  it.effect("half-open admits one trial at a time; a trial that ends without a verdict frees the slot", () =>
+    Effect.gen(function*() {
+      const breaker = makeBreaker({ failureThreshold: 1, resetAfter: "10 seconds" })
+      yield* breaker.failure
+      yield* TestClock.adjust("10 seconds")
+      assert.isTrue(yield* breaker.allow, "the trial")
+      assert.isFalse(yield* breaker.allow, "no second trial while the first is in flight")
+      yield* breaker.release
+      assert.strictEqual(yield* breaker.state, "half-open")
+      assert.isTrue(yield* breaker.allow, "released: the next caller is the trial")
+      yield* breaker.success
+      assert.strictEqual(yield* breaker.state, "closed")
+      assert.isTrue(yield* breaker.allow)
+      assert.isTrue(yield* breaker.allow, "closed: no limit")
+    }))
 })
 
 describe("routing and spreading", () => {
