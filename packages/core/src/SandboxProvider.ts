@@ -89,7 +89,9 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
       if (!hasCapability(driver.capabilities, "snapshot") || driver.deleteSnapshot === undefined) {
         return yield* unsupported("snapshot")
       }
-      const id = yield* decodeSnapshotId(typeof snapshot === "string" ? snapshot : snapshot.id)
+      const id = yield* decodeSnapshotId(
+        typeof snapshot === "object" && snapshot !== null ? (snapshot as { readonly id?: unknown }).id : snapshot
+      )
       return yield* retried("deleteSnapshot", driver.deleteSnapshot(id))
     }).pipe(op("deleteSnapshot"))
 
@@ -103,7 +105,8 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
 
   const resolveSpec = (input: SandboxSpecInput | undefined, extraLabels: Record<string, string> = {}) =>
     Effect.gen(function*() {
-      const spec = yield* decodeSpec(input ?? {})
+      // Only a missing spec means "defaults": `null` is bad input like any other non-object.
+      const spec = yield* decodeSpec(input === undefined ? {} : input)
       const run = yield* SandkitRun
       const resolved: ResolvedSpec = { ...spec, labels: { ...spec.labels, ...extraLabels, ...runLabels(run) } }
       const missing = (spec.requires ?? []).find((capability) => !hasCapability(driver.capabilities, capability))
@@ -175,8 +178,15 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
   const findOrCreate: SandboxProviderShape["findOrCreate"] = ({ spec, ...options }) =>
     Effect.gen(function*() {
       const find = yield* decodeFind(options)
-      // Validate the spec up front so bad input fails before anything is looked up.
-      yield* resolveSpec(spec)
+      const specToCreate = {
+        ...spec,
+        ...(find.name === undefined ? {} : { name: find.name }),
+        labels: { ...spec?.labels, ...find.labels }
+      }
+      // Validate the spec a create would use (name and labels merged in) up front, so bad input fails before
+      // anything is looked up.
+      if (spec !== undefined) yield* resolveSpec(spec)
+      yield* resolveSpec(specToCreate)
       const candidates = yield* list(find.labels === undefined ? {} : { labels: find.labels })
       const match = candidates.find((info) =>
         (find.name === undefined || info.name === find.name) && info.state !== "stopped" && info.state !== "unknown"
@@ -186,11 +196,7 @@ export const makeProvider = (driver: SandboxDriver): SandboxProviderShape => {
         if (match.state === "paused") yield* sandbox.resume
         return sandbox
       }
-      return yield* create({
-        ...spec,
-        ...(find.name === undefined ? {} : { name: find.name }),
-        labels: { ...spec?.labels, ...find.labels }
-      })
+      return yield* create(specToCreate)
     }).pipe(op("findOrCreate"))
 
   const reap = (options: typeof ReapOptions.Encoded = {}) =>

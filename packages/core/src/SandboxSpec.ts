@@ -11,12 +11,16 @@ import { InvalidRequest } from "./SandboxError.ts"
 // ---------------------------------------------------------------------------------------------------------------
 
 const noNul = Schema.makeFilter<string>((s) => !s.includes("\u0000") || "must not contain a NUL byte")
+/** A lone UTF-16 surrogate cannot be encoded: it would reach the sandbox as U+FFFD, a different name or command. */
+const loneSurrogate = /[\uD800-\uDFFF]/u
+const wellFormed = Schema.makeFilter<string>((s) => !loneSurrogate.test(s) || "must be well-formed Unicode (no lone surrogates)")
 
 /** A path inside the sandbox: non-empty, no NUL byte, at most 4096 characters. */
 export const SandboxPath = Schema.String.check(
   Schema.isMinLength(1, { message: "path must not be empty" }),
   Schema.isMaxLength(4096, { message: "path must be at most 4096 characters" }),
-  noNul
+  noNul,
+  wellFormed
 )
 
 /** POSIX-portable environment variable names (no `=`, no leading digit). */
@@ -27,6 +31,7 @@ export const EnvName = Schema.String.check(
 )
 export const EnvValue = Schema.String.check(
   noNul,
+  wellFormed,
   Schema.isMaxLength(131072, { message: "environment values must be at most 128 KiB" })
 )
 /**
@@ -63,7 +68,12 @@ export const Labels = recordOf(
   Schema.isMaxProperties(32, { message: "at most 32 labels" })
 )
 
-const isValidDuration = (u: unknown, allowZero: boolean): boolean => {
+/** The longest wait a JavaScript timer can hold (~24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+/** The oldest age `reap({ olderThan })` takes: 100 years (longer would name a date before any sandbox existed). */
+const MAX_AGE_MS = 100 * 365.25 * 24 * 3600 * 1000
+
+const isValidDuration = (u: unknown, allowZero: boolean, maxMs = Infinity): boolean => {
   if (typeof u === "number" && !Number.isFinite(u)) return false
   if (typeof u !== "number" && typeof u !== "string" && !Duration.isDuration(u)) return false
   const decoded = Duration.fromInput(u as Duration.Input)
@@ -71,16 +81,23 @@ const isValidDuration = (u: unknown, allowZero: boolean): boolean => {
   const d = decoded.value
   if (!Duration.isFinite(d)) return false
   const ms = Duration.toMillis(d)
-  return Number.isFinite(ms) && (allowZero ? ms >= 0 : ms > 0)
+  return Number.isFinite(ms) && (allowZero ? ms >= 0 : ms > 0) && ms <= maxMs
 }
 
 /**
- * A positive, finite duration: milliseconds as a number, `"30 seconds"`, or a `Duration`.
- * NaN, negative, zero and infinite values are rejected.
+ * A positive, finite duration of at most `MAX_TIMER_MS` (~24.8 days): milliseconds as a number, `"30 seconds"`, or
+ * a `Duration`. NaN, negative, zero, infinite and longer values are rejected: timeouts and lifetimes run on timers
+ * (locally, in the emulators, in the SDKs), and a longer wait would fire at once instead.
  */
 export const PositiveDuration = Schema.declare(
-  (u: unknown): u is Duration.Input => isValidDuration(u, false),
-  { expected: "a positive finite duration (milliseconds, \"30 seconds\" or a Duration)" }
+  (u: unknown): u is Duration.Input => isValidDuration(u, false, MAX_TIMER_MS),
+  { expected: "a positive finite duration of at most 24.8 days (milliseconds, \"30 seconds\" or a Duration)" }
+)
+
+/** An age, for `reap({ olderThan })`: positive, finite, at most 100 years (no timer waits for it). */
+export const PositiveAge = Schema.declare(
+  (u: unknown): u is Duration.Input => isValidDuration(u, false, MAX_AGE_MS),
+  { expected: "a positive finite duration of at most 100 years (milliseconds, \"30 days\" or a Duration)" }
 )
 
 export const Port = Schema.Number.check(
@@ -184,9 +201,10 @@ export const Command = Schema.Union([
   Schema.String.check(
     Schema.makeFilter<string>((s) => s.trim().length > 0 || "command must not be empty"),
     Schema.isMaxLength(1048576, { message: "command must be at most 1 MiB" }),
-    noNul
+    noNul,
+    wellFormed
   ),
-  Schema.Array(Schema.String.check(noNul)).check(
+  Schema.Array(Schema.String.check(noNul, wellFormed)).check(
     Schema.makeFilter<ReadonlyArray<string>>((argv) => (argv.length > 0 && argv[0]!.length > 0) || "argv must start with a non-empty program")
   )
 ])
@@ -216,10 +234,13 @@ export const SpawnOptions = Schema.Struct({
 })
 export type SpawnOptions = typeof SpawnOptions.Type
 
+/** Source code for `runCode`. */
+export const Code = Schema.String.check(noNul, wellFormed)
+
 export const RunCodeOptions = Schema.Struct({
   language: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[a-z0-9+#-]{1,32}$/, { message: "language must be a lower-case name like 'python'" }))),
   /** A context id: state (variables, imports) is kept between calls with the same context. */
-  context: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1), noNul)),
+  context: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1), noNul, wellFormed)),
   timeout: Schema.optionalKey(PositiveDuration)
 })
 export type RunCodeOptions = typeof RunCodeOptions.Type
@@ -233,7 +254,7 @@ export type ListFilter = typeof ListFilter.Type
 export const ReapOptions = Schema.Struct({
   labels: Schema.optionalKey(Labels),
   /** Only sandboxes created longer ago than this. */
-  olderThan: Schema.optionalKey(PositiveDuration),
+  olderThan: Schema.optionalKey(PositiveAge),
   /** Only sandboxes whose creating process is gone (providers that can tell, like `local`). */
   orphaned: Schema.optionalKey(Schema.Boolean),
   /** Report what would be destroyed, destroy nothing. */
@@ -249,7 +270,12 @@ export const FindOrCreateOptions = Schema.Struct({
   name: Schema.optionalKey(SandboxName),
   labels: Schema.optionalKey(Labels)
 }).check(
-  Schema.makeFilter((o) => o.name !== undefined || Object.keys(o.labels ?? {}).length > 0 || "findOrCreate needs a name or at least one label")
+  Schema.makeFilter((o) => o.name !== undefined || Object.keys(o.labels ?? {}).length > 0 || "findOrCreate needs a name or at least one label"),
+  // These labels also go on the sandbox findOrCreate may create, so the spec's rule applies here, before any lookup.
+  Schema.makeFilter((o) =>
+    !Object.keys(o.labels ?? {}).some((key) => key.startsWith("sandkit.")) ||
+    "label keys starting with 'sandkit.' are reserved"
+  )
 )
 export type FindOrCreateOptions = typeof FindOrCreateOptions.Type
 

@@ -458,6 +458,39 @@ describe("create: labels and validation", () => {
       }))
   }
 
+  it.effect("a null spec is bad input, not the defaults", () =>
+    Effect.gen(function*() {
+      const fake = makeFake()
+      const input = null as unknown as Parameters<typeof fake.provider.create>[0]
+      expectTag(yield* Effect.exit(fake.provider.createDetached(input)), "InvalidRequest")
+      expectTag(yield* Effect.exit(fake.provider.findOrCreate({ name: "box", spec: input! })), "InvalidRequest")
+      assert.strictEqual(fake.calls.create + fake.calls.list, 0)
+    }))
+
+  it.effect("findOrCreate rejects reserved labels and a merged spec over the label limit before looking anything up", () =>
+    Effect.gen(function*() {
+      const fake = makeFake()
+      const error = expectTag(yield* Effect.exit(fake.provider.findOrCreate({ labels: { [OWNER_LABEL]: "someone" } })), "InvalidRequest")
+      assert.strictEqual((error as InvalidRequest).field, "findOrCreate options")
+      const many = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`s${i}`, "v"]))
+      const more = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}`, "v"]))
+      expectTag(yield* Effect.exit(fake.provider.findOrCreate({ labels: more, spec: { labels: many } })), "InvalidRequest")
+      assert.strictEqual(fake.calls.list + fake.calls.create, 0)
+    }))
+
+  it.effect("deleteSnapshot with null or a ref without a string id is InvalidRequest, not a defect", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({ capabilities: { snapshot: true } })
+      let deletes = 0
+      const provider = makeProvider({ ...fake.driver, deleteSnapshot: () => Effect.sync(() => void deletes++) })
+      for (const ref of [null, undefined, { id: 42 }, {}]) {
+        const exit = yield* Effect.exit(provider.deleteSnapshot(ref as unknown as string))
+        assert.strictEqual((expectTag(exit, "InvalidRequest") as InvalidRequest).field, "snapshot id")
+      }
+      yield* provider.deleteSnapshot("snap-1")
+      assert.strictEqual(deletes, 1)
+    }))
+
   it.effect("isolation: \"strict\" on a process-isolated driver is Unsupported, before any create", () =>
     Effect.gen(function*() {
       const fake = makeFake({ capabilities: { isolation: "process" } })
@@ -1055,6 +1088,39 @@ describe("files", () => {
         expectTag(yield* Effect.exit(sandbox.files.upload("", [])), "InvalidRequest")
       }))
   }
+
+  for (const fastBulk of [false, true]) {
+    it.effect(`upload checks an array whole, file data and the input's type before anything is written (${fastBulk ? "driver upload" : "fallback"})`, () =>
+      Effect.gen(function*() {
+        const fake = makeFake({ fastBulk })
+        const sandbox = yield* detached(fake)
+        const untyped = (u: unknown) => u as Parameters<typeof sandbox.files.upload>[1]
+        const cases: ReadonlyArray<readonly [unknown, string]> = [
+          [[{ path: "ok.txt", data: text("ok") }, { path: "../escape.txt", data: text("x") }], "path"],
+          [[{ path: "a.txt", data: "not bytes" }], "files"],
+          [[null], "files"],
+          [42, "files"],
+          [null, "files"]
+        ]
+        for (const [files, field] of cases) {
+          const error = expectTag(yield* Effect.exit(sandbox.files.upload("/dst", untyped(files))), "InvalidRequest")
+          assert.strictEqual((error as InvalidRequest).field, field, error.message)
+        }
+        assert.strictEqual(fake.calls.upload + fake.calls.write, 0, "nothing reached the driver")
+        assert.strictEqual(fake.sandboxes.get(sandbox.id)!.files.size, 0, "nothing written")
+      }))
+  }
+
+  it.effect("write rejects data that is neither a string nor bytes, before the driver", () =>
+    Effect.gen(function*() {
+      const fake = makeFake()
+      const sandbox = yield* detached(fake)
+      for (const data of [42, null, [1, 2], { length: 1 }]) {
+        const exit = yield* Effect.exit(sandbox.files.write("/a", data as unknown as string))
+        assert.strictEqual((expectTag(exit, "InvalidRequest") as InvalidRequest).field, "data")
+      }
+      assert.strictEqual(fake.calls.write, 0)
+    }))
 
   it.effect("upload fallback (driver without upload) writes each file via write", () =>
     Effect.gen(function*() {

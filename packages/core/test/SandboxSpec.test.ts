@@ -56,6 +56,8 @@ describe("valid input decodes", () => {
     ["durations as milliseconds", { lifetime: { maxLifetime: 3_600_000, idleTimeout: 0.5 } }],
     ["durations as strings", { lifetime: { maxLifetime: "60 minutes", idleTimeout: "1.5 seconds" } }],
     ["durations as Duration", { lifetime: { maxLifetime: Duration.hours(1), idleTimeout: Duration.seconds(30) } }],
+    ["the longest lifetime a timer can wait", { lifetime: { maxLifetime: 2 ** 31 - 1, idleTimeout: "24 days" } }],
+    ["a surrogate pair (an emoji) is well-formed", { cwd: "/w/\u{1F600}", env: { A: "\u{1F600}" } }],
     ["network", { network: { outbound: false } }],
     ["isolation", { isolation: "strict" }],
     ["everything at once", {
@@ -110,6 +112,8 @@ describe("valid input decodes", () => {
         yield* decodeInput(ReapOptions, provider, "reap")({ olderThan: "1 hour", dryRun: true }),
         { olderThan: "1 hour", dryRun: true }
       )
+      // An age is not a timer: a year is fine there.
+      assert.deepStrictEqual(yield* decodeInput(ReapOptions, provider, "reap")({ olderThan: "365 days" }), { olderThan: "365 days" })
       assert.deepStrictEqual(yield* decodeInput(ListFilter, provider, "list")({ state: "running" }), { state: "running" })
     }))
 
@@ -212,6 +216,18 @@ const badCases: ReadonlyArray<BadCase> = [
   exec("exec timeout 0", { timeout: 0 }, `["timeout"]`),
   exec("exec timeout NaN", { timeout: NaN }, `["timeout"]`),
   reap("reap olderThan -1", { olderThan: -1 }, `["olderThan"]`),
+  // durations past what a timer can wait (a longer one fires at once) or any date can name
+  spec("maxLifetime 1e300 ms", { lifetime: { maxLifetime: 1e300 } }, `["lifetime"]["maxLifetime"]`, "24.8 days"),
+  spec("idleTimeout \"30 days\"", { lifetime: { idleTimeout: "30 days" } }, `["lifetime"]["idleTimeout"]`),
+  exec("exec timeout 1e12 ms", { timeout: 1e12 }, `["timeout"]`, "24.8 days"),
+  duration("duration one past the timer limit", 2 ** 31, "24.8 days"),
+  reap("reap olderThan 1e300 ms", { olderThan: 1e300 }, `["olderThan"]`, "100 years"),
+  // lone surrogates cannot be encoded: they would arrive as U+FFFD, a different name
+  path("lone surrogate in a path", "a\uD800b", "well-formed"),
+  command("lone surrogate in a command", "echo \uDC00", "well-formed"),
+  command("lone surrogate in an argv element", ["echo", "\uD800"], "well-formed", "[1]"),
+  exec("lone surrogate in an env value", { env: { A: "\uDFFF" } }, `["env"]["A"]`, "well-formed"),
+  find("reserved label key in findOrCreate", { labels: { "sandkit.owner": "me" } }, "reserved"),
   // ports
   port("port 0", 0, "between 1 and 65535"),
   port("port 65536", 65536, "between 1 and 65535"),

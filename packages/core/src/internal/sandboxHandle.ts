@@ -8,6 +8,7 @@ import type { DriverFiles, DriverSandbox } from "../SandboxDriver.ts"
 import type { FileData, FileEntry, Sandbox, SandboxFiles } from "../Sandbox.ts"
 import { InvalidRequest, Unsupported, type SandboxError } from "../SandboxError.ts"
 import {
+  Code,
   Command,
   decodeInput,
   ExecOptions,
@@ -24,6 +25,10 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 const toBytes = (data: string | Uint8Array): Uint8Array => typeof data === "string" ? encoder.encode(data) : data
+
+const isFileContent = (data: unknown): data is string | Uint8Array => typeof data === "string" || data instanceof Uint8Array
+const isIterable = (u: unknown): u is Iterable<unknown> =>
+  typeof u === "object" && u !== null && typeof (u as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function"
 
 /** A relative, `/`-separated path that stays inside the directory it is relative to. */
 const isSafeRelativePath = (path: string): boolean =>
@@ -59,6 +64,7 @@ export const wrapSandbox = (
   const decodePort = decode(Port, "port")
   const decodeDuration = decode(PositiveDuration, "duration")
   const decodeRunCode = decode(RunCodeOptions, "runCode options")
+  const decodeCode = decode(Code, "code")
 
   /** Retried per the `transient` schedule, retries counted under `operation`. */
   const retried = <A>(operation: string, effect: Effect.Effect<A, SandboxError>, idempotent = true) =>
@@ -71,13 +77,17 @@ export const wrapSandbox = (
   const withPath = <A>(operation: string, path: string, f: (files: DriverFiles, path: string) => Effect.Effect<A, SandboxError>) =>
     op(operation, Effect.flatMap(decodePath(path), (p) => Effect.flatMap(files(), (fs) => retried(operation, f(fs, p)))))
 
+  const badInput = (field: string, message: string) => new InvalidRequest({ provider, sandboxId: id, field, message })
   const badTransferPath = (path: string) =>
-    new InvalidRequest({
-      provider,
-      sandboxId: id,
-      field: "path",
-      message: `invalid upload path ${JSON.stringify(path)}: must be relative, without '..' or empty segments`
-    })
+    badInput("path", `invalid upload path ${JSON.stringify(path)}: must be relative, without '..' or empty segments`)
+  /** One file of an upload, checked before it is written. */
+  const checkTransferFile = (file: unknown): Effect.Effect<FileData, InvalidRequest> => {
+    if (typeof file !== "object" || file === null) return Effect.fail(badInput("files", "each file to upload must be { path, data }"))
+    const { path, data } = file as { readonly path?: unknown; readonly data?: unknown }
+    if (typeof path !== "string" || !isSafeRelativePath(path)) return Effect.fail(badTransferPath(String(path)))
+    if (!(data instanceof Uint8Array)) return Effect.fail(badInput("files", `file ${JSON.stringify(path)}: data must be bytes (Uint8Array)`))
+    return Effect.succeed({ path, data })
+  }
 
   const joinPath = (directory: string, relative: string) => directory.replace(/\/+$/, "") + "/" + relative
 
@@ -100,7 +110,9 @@ export const wrapSandbox = (
   const sandboxFiles: SandboxFiles = {
     read: (path) => withPath("files.read", path, (fs, p) => fs.read(p)),
     readText: (path) => withPath("files.readText", path, (fs, p) => Effect.map(fs.read(p), (bytes) => decoder.decode(bytes))),
-    write: (path, data) => withPath("files.write", path, (fs, p) => fs.write(p, toBytes(data))),
+    write: (path, data) =>
+      withPath("files.write", path, (fs, p) =>
+        isFileContent(data) ? fs.write(p, toBytes(data)) : Effect.fail(badInput("data", "file data must be a string or bytes (Uint8Array)"))),
     list: (path) => withPath("files.list", path, (fs, p) => fs.list(p)),
     mkdir: (path) => withPath("files.mkdir", path, (fs, p) => fs.mkdir(p)),
     remove: (path) => withPath("files.remove", path, (fs, p) => fs.remove(p)),
@@ -115,12 +127,16 @@ export const wrapSandbox = (
       op("files.upload", Effect.gen(function*() {
         const dir = yield* decodePath(directory)
         const fs = yield* need("bulkTransfer", driver.files)
-        const source: Stream.Stream<FileData, SandboxError> = Stream.isStream(input)
-          ? input as Stream.Stream<FileData, SandboxError>
-          : Stream.fromIterable(input as Iterable<FileData>)
-        const checked = source.pipe(
-          Stream.mapEffect((file) => isSafeRelativePath(file.path) ? Effect.succeed(file) : Effect.fail(badTransferPath(file.path)))
-        )
+        if (!Stream.isStream(input) && !isIterable(input)) {
+          return yield* badInput("files", "files to upload must be an iterable or a Stream of { path, data }")
+        }
+        // An array is already in memory: check it whole, so a bad entry stops the upload before anything is sent.
+        // Iterables and streams are checked as they are consumed (they may be too large to hold).
+        if (Array.isArray(input)) yield* Effect.forEach(input, checkTransferFile, { discard: true })
+        const source: Stream.Stream<unknown, SandboxError> = Stream.isStream(input)
+          ? input as Stream.Stream<unknown, SandboxError>
+          : Stream.fromIterable(input as Iterable<unknown>)
+        const checked = source.pipe(Stream.mapEffect(checkTransferFile))
         if (fs.upload !== undefined) return yield* fs.upload(dir, checked)
         return yield* checked.pipe(
           Stream.mapEffect((file) => retried("files.upload", fs.write(joinPath(dir, file.path), file.data))),
@@ -177,9 +193,7 @@ export const wrapSandbox = (
       op("runCode", Effect.gen(function*() {
         const opts = yield* decodeRunCode(options)
         const run = yield* need("runCode", driver.runCode)
-        if (typeof code !== "string" || code.includes("\u0000")) {
-          return yield* new InvalidRequest({ provider, sandboxId: id, field: "code", message: "code must be a string without NUL bytes" })
-        }
+        yield* decodeCode(code)
         const language = opts.language ?? capabilities.runCode[0]!
         if (!capabilities.runCode.includes(language)) return yield* unsupported(`runCode:${language}`)
         return yield* retried("runCode", run(code, { ...opts, language }), false)
