@@ -10,10 +10,14 @@ import { emulatedLayer } from "./emulated.ts"
 
 let emulator: DaytonaEmulator.DaytonaEmulator | undefined
 
+// With the provider's key variable set (the secrets audit sets a recognisable fake), the emulator accepts only that
+// key, so the adapter's real request path carries it. Unset: the emulator's default key.
+const env = (globalThis as { readonly process?: { readonly env: Record<string, string | undefined> } }).process?.env ?? {}
+const apiKey = env.DAYTONA_API_KEY
 await runConformanceMain(
   emulatedLayer((started) => {
     emulator = started
-  }),
+  }, apiKey ? { apiKey } : {}),
   { label: "daytona-run" }
 )
 // The layer (and with it the emulator) is released once the run is over; what it held is recorded in `removals`.
