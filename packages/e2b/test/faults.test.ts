@@ -107,7 +107,6 @@ describe("e2b faults (emulated)", () => {
           assert.strictEqual((yield* sandbox.exec("echo before")).stdout, "before\n")
           emulator.registry.deleteAfter(sandbox.id, 20)
           yield* waitUntil("the silent deletion", () => emulator.registry.get(sandbox.id) === undefined)
-          emulator.log.clear()
           const calls = [
             ["process.Start", sandbox.exec("echo after")],
             ["files.read", sandbox.files.read("x.txt")],
@@ -116,6 +115,7 @@ describe("e2b faults (emulated)", () => {
             ["connect", provider.connect(sandbox.id)]
           ] as const
           for (const [route, call] of calls) {
+            emulator.log.clear()
             const error = failureOf(yield* Effect.exit(call as Effect.Effect<unknown, SandboxError>))
             assert.strictEqual(error._tag, "SandboxNotFound", `${route}: ${error.message}`)
             assert.strictEqual(emulator.log.count(route), 1, `${route} called once, not retried`)
@@ -183,6 +183,30 @@ describe("e2b faults (emulated)", () => {
           assert.strictEqual(emulator.log.count("process.Start"), 1)
           assert.strictEqual((yield* sandbox.exec("echo still-alive")).stdout, "still-alive\n")
         }))
+        yield* expectClean(emulator, provider)
+      }))
+
+    it.effect("a busy data plane (429/503 on a running sandbox) is ProviderUnavailable, a gone sandbox SandboxNotFound", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        const policy = fastPolicy(3)
+        const sandbox = yield* provider.createDetached()
+        // The SDK reports both as "sandbox not found"; the adapter asks the control plane, which still lists it.
+        emulator.faults.rateLimitNext("process.Start")
+        const busy = failureOf(yield* Effect.exit(sandbox.exec("echo hi").pipe(Effect.provideService(RetryPolicy, policy))))
+        assert.strictEqual(busy._tag, "ProviderUnavailable", busy.message)
+        assert.strictEqual(emulator.log.count("process.Start"), 1, "a command is not re-sent")
+        const statsBefore = emulator.log.count("filesystem.Stat")
+        emulator.faults.failNext("filesystem.Stat", { status: 503, times: 10 })
+        const statBusy = failureOf(yield* Effect.exit(sandbox.files.stat(".").pipe(Effect.provideService(RetryPolicy, policy))))
+        assert.strictEqual(statBusy._tag, "ProviderUnavailable", statBusy.message)
+        assert.strictEqual(emulator.log.count("filesystem.Stat") - statsBefore, 4, "idempotent: 1 attempt + 3 retries")
+        emulator.faults.clear()
+        assert.strictEqual((yield* sandbox.exec("echo still-alive")).stdout, "still-alive\n")
+        yield* provider.destroy(sandbox.id)
+        const gone = failureOf(yield* Effect.exit(sandbox.exec("echo hi").pipe(Effect.provideService(RetryPolicy, policy))))
+        assert.strictEqual(gone._tag, "SandboxNotFound", gone.message)
         yield* expectClean(emulator, provider)
       }))
 

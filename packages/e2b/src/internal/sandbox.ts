@@ -3,10 +3,10 @@
  * the control plane for lifetime (refresh, timeout, pause/resume). Opening one waits until envd answers and learns
  * the sandbox's home from it (`Stat("")` resolves to the default workdir), which `info.workdir` reports.
  */
-import type { DriverSandbox, SandboxError, SandboxInfo, SandboxState } from "@sandkit/core"
-import { awaitReadiness, toMillis } from "@sandkit/core"
+import type { DriverSandbox, SandboxError, SandboxInfo, SandboxNotFound, SandboxState } from "@sandkit/core"
+import { awaitReadiness, ProviderUnavailable, toMillis } from "@sandkit/core"
 import { Sandbox as SdkSandbox } from "@e2b/code-interpreter"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import type { Api, Connection, Detail } from "./api.ts"
 import { runCode } from "./code.ts"
 import * as Commands from "./commands.ts"
@@ -82,6 +82,30 @@ const awaitHome = (id: string, sdk: SdkSandbox, deps: Deps): Effect.Effect<strin
   })
 
 /**
+ * E2B's data plane answers "unavailable" (HTTP 502, or Connect's `unavailable`, which is also what a 429 or 503 of the
+ * proxy becomes) both for a sandbox that is gone and for one that is merely unreachable for a moment, and the SDK
+ * reports both as `SandboxNotFoundError`. The control plane tells them apart: a sandbox it still lists as running is
+ * `ProviderUnavailable` (transient), anything else stays `SandboxNotFound`.
+ */
+const confirmGone = (api: Api, id: string) => (notFound: SandboxNotFound): Effect.Effect<never, SandboxError> =>
+  Effect.flatMap(Effect.result(api.info(id)), (detail): Effect.Effect<never, SandboxError> =>
+    detail._tag === "Success" && detail.success.state === "running"
+      ? Effect.fail(new ProviderUnavailable({ ...notFound, message: `sandbox ${id} is running but its data plane did not answer: ${notFound.message}` }))
+      : Effect.fail(notFound))
+
+/** Every Effect-returning method of `target`, with `SandboxNotFound` checked by `confirm`. */
+const confirmingAll = <T extends object>(target: T, confirm: ReturnType<typeof confirmGone>): T =>
+  Object.fromEntries(Object.entries(target).map(([key, value]) => [
+    key,
+    typeof value === "function"
+      ? (...args: Array<unknown>) => {
+        const out: unknown = value(...args)
+        return Effect.isEffect(out) ? Effect.catchTag(out as Effect.Effect<unknown, SandboxError>, "SandboxNotFound", confirm) : out
+      }
+      : value
+  ])) as T
+
+/**
  * Attach to a sandbox the control plane just created or connected: build the SDK object, wait for envd, assemble
  * the driver handle. `info` is what is known already (without `workdir`); `cwd` is the spec's default directory.
  */
@@ -112,20 +136,21 @@ export const openSandbox = (
     if (contexts === undefined) deps.codeContexts.set(id, contexts = new Map())
     const base = { sandboxId: id, sdk, secrets: config.secrets }
     const commands = { ...base, resolve, workdir }
+    const confirm = confirmGone(api, id)
     const handle: DriverSandbox = {
       info: { ...info, workdir },
       refresh: Effect.map(api.info(id), (detail) => infoOf(detail, workdir)),
-      exec: (command, options) => Commands.exec(commands, command, options),
-      execStream: (command, options) => Commands.execStream(commands, command, options),
-      spawn: (command, options) => Commands.spawn(commands, command, options),
-      files: makeFiles({ ...base, resolve }),
+      exec: (command, options) => Effect.catchTag(Commands.exec(commands, command, options), "SandboxNotFound", confirm),
+      execStream: (command, options) => Stream.catchTag(Commands.execStream(commands, command, options), "SandboxNotFound", (e) => Stream.fromEffect(confirm(e))),
+      spawn: (command, options) => Effect.catchTag(Commands.spawn(commands, command, options), "SandboxNotFound", confirm),
+      files: confirmingAll(makeFiles({ ...base, resolve }), confirm),
       exposePort: (port) =>
         Effect.sync(() => ({
           port,
           url: config.portUrl({ host: sdk.getHost(port), port, sandboxId: id }),
           token: sdk.trafficAccessToken
         })),
-      runCode: (code, options) => runCode({ ...base, workdir, contexts }, code, options),
+      runCode: (code, options) => Effect.catchTag(runCode({ ...base, workdir, contexts }, code, options), "SandboxNotFound", confirm),
       setTimeout: (duration) => api.setTimeout(id, Math.max(1, Math.ceil(toMillis(duration) / 1000))),
       pause: Effect.asVoid(api.pause(id)),
       resume: Effect.asVoid(api.connect(id))
