@@ -4,6 +4,7 @@
  * the ids its backend holds.
  */
 import { makeProvider, type SandboxProviderShape } from "@sandkit/core"
+import type { Faults } from "@sandkit/emulators"
 import { DaytonaProvider } from "@sandkit/daytona"
 import { E2bProvider } from "@sandkit/e2b"
 import { DaytonaEmulator } from "@sandkit/emulators/daytona"
@@ -25,6 +26,9 @@ export interface Target {
   readonly requests: () => number
   /** The sandbox ids the backend holds (the emulator's registry; for local, what `list()` reads from disk). */
   readonly backendIds: Effect.Effect<ReadonlyArray<string>, unknown>
+  /** The emulator's request-level fault knobs and the route names of create / destroy (clouds only). */
+  readonly faults?: Faults
+  readonly routes?: { readonly create: string; readonly destroy: string }
 }
 
 export const targetNames = ["local", "e2b", "daytona", "modal", "runloop"] as const
@@ -37,15 +41,24 @@ const scratchRoot = (prefix: string) =>
     (root) => Effect.promise(() => rm(root, { recursive: true, force: true }).catch(() => undefined))
   )
 
-const emulated = <E extends { readonly registry: { ids(): ReadonlyArray<string> }; readonly log: { entries(): ReadonlyArray<unknown> } }>(
+interface AnyEmulator {
+  readonly registry: { ids(): ReadonlyArray<string> }
+  readonly log: { entries(): ReadonlyArray<unknown> }
+  readonly faults: Faults
+}
+
+const emulated = (
   name: Target["name"],
-  emulator: E,
-  provider: SandboxProviderShape
+  emulator: AnyEmulator,
+  provider: SandboxProviderShape,
+  routes: { readonly create: string; readonly destroy: string }
 ): Target => ({
   name,
   provider,
   requests: () => emulator.log.entries().length,
-  backendIds: Effect.sync(() => [...emulator.registry.ids()].sort())
+  backendIds: Effect.sync(() => [...emulator.registry.ids()].sort()),
+  faults: emulator.faults,
+  routes
 })
 
 /** Keys the emulators accept; `keys` lets a caller choose them (the secrets audit passes recognisable fakes). */
@@ -57,9 +70,18 @@ export interface TargetKeys {
   readonly runloop?: string
 }
 
+export interface TargetOptions {
+  /** The keys the emulator accepts (default: its own). */
+  readonly accept?: TargetKeys
+  /** The keys the adapter sends (default: the accepted ones); a different one gets a 401. */
+  readonly use?: TargetKeys
+}
+
 /** Start `name` (its emulator, for a cloud) in the current scope. */
-export const makeTarget = (name: TargetName, keys: TargetKeys = {}): Effect.Effect<Target, unknown, Scope.Scope> =>
+export const makeTarget = (name: TargetName, options: TargetOptions = {}): Effect.Effect<Target, unknown, Scope.Scope> =>
   Effect.gen(function*() {
+    const keys = options.accept ?? {}
+    const use = options.use ?? {}
     switch (name) {
       case "local": {
         const root = yield* scratchRoot("sandkit-it-local-")
@@ -73,16 +95,20 @@ export const makeTarget = (name: TargetName, keys: TargetKeys = {}): Effect.Effe
       }
       case "e2b": {
         const emulator = yield* E2bEmulator.make(keys.e2b === undefined ? {} : { apiKey: keys.e2b })
-        return emulated(name, emulator, makeProvider(yield* E2bProvider.make(emulator.adapterOptions)))
+        const driver = yield* E2bProvider.make({
+          ...emulator.adapterOptions,
+          apiKey: Redacted.make(use.e2b ?? emulator.sdkOptions.apiKey)
+        })
+        return emulated(name, emulator, makeProvider(driver), { create: "create", destroy: "kill" })
       }
       case "daytona": {
         const emulator = yield* DaytonaEmulator.make(keys.daytona === undefined ? {} : { apiKey: keys.daytona })
         const driver = yield* DaytonaProvider.make({
-          apiKey: Redacted.make(emulator.sdkOptions.apiKey),
+          apiKey: Redacted.make(use.daytona ?? emulator.sdkOptions.apiKey),
           apiUrl: emulator.apiUrl,
           target: emulator.sdkOptions.target
         })
-        return emulated(name, emulator, makeProvider(driver))
+        return emulated(name, emulator, makeProvider(driver), { create: "create", destroy: "delete" })
       }
       case "modal": {
         const emulator = yield* ModalEmulator.make({
@@ -90,20 +116,20 @@ export const makeTarget = (name: TargetName, keys: TargetKeys = {}): Effect.Effe
           ...(keys.modalSecret === undefined ? {} : { tokenSecret: keys.modalSecret })
         })
         const driver = yield* ModalProvider.make({
-          tokenId: Redacted.make(emulator.credentials.tokenId),
-          tokenSecret: Redacted.make(emulator.credentials.tokenSecret),
+          tokenId: Redacted.make(use.modalId ?? emulator.credentials.tokenId),
+          tokenSecret: Redacted.make(use.modalSecret ?? emulator.credentials.tokenSecret),
           serverUrl: emulator.serverUrl
         })
-        return emulated(name, emulator, makeProvider(driver))
+        return emulated(name, emulator, makeProvider(driver), { create: "SandboxCreateV2", destroy: "SandboxTerminateV2" })
       }
       case "runloop": {
         const emulator = yield* RunloopEmulator.make(keys.runloop === undefined ? {} : { apiKey: keys.runloop })
         const driver = yield* RunloopProvider.make({
-          apiKey: Redacted.make(emulator.sdkOptions.bearerToken),
+          apiKey: Redacted.make(use.runloop ?? emulator.sdkOptions.bearerToken),
           baseUrl: emulator.url,
           tunnelUrl: emulator.tunnelUrl
         })
-        return emulated(name, emulator, makeProvider(driver))
+        return emulated(name, emulator, makeProvider(driver), { create: "create", destroy: "shutdown" })
       }
     }
   })
