@@ -78,7 +78,7 @@ export const cloudAdapters: ReadonlyArray<CloudAdapter> = [
     adapterPackage: "@sandkit/e2b",
     live: () => E2bProvider.layerConfig(),
     emulated: () =>
-      Layer.unwrap(Effect.map(E2bEmulator.make({ local: emulatorEngine() }), (emulator) =>
+      Layer.unwrap(Effect.map(E2bEmulator.make({ local: emulatorEngine(), ...emulatorKey("apiKey", "E2B_API_KEY") }), (emulator) =>
         E2bProvider.layer({ ...emulator.adapterOptions, runCodeLanguages: ["python"] })))
   },
   {
@@ -87,7 +87,7 @@ export const cloudAdapters: ReadonlyArray<CloudAdapter> = [
     adapterPackage: "@sandkit/daytona",
     live: () => DaytonaProvider.layerConfig(),
     emulated: () =>
-      Layer.unwrap(Effect.map(DaytonaEmulator.make({ local: emulatorEngine() }), (emulator) =>
+      Layer.unwrap(Effect.map(DaytonaEmulator.make({ local: emulatorEngine(), ...emulatorKey("apiKey", "DAYTONA_API_KEY") }), (emulator) =>
         DaytonaProvider.layer({
           apiKey: Redacted.make(emulator.sdkOptions.apiKey),
           apiUrl: emulator.apiUrl,
@@ -100,12 +100,19 @@ export const cloudAdapters: ReadonlyArray<CloudAdapter> = [
     adapterPackage: "@sandkit/modal",
     live: () => ModalProvider.layerConfig(),
     emulated: () =>
-      Layer.unwrap(Effect.map(ModalEmulator.make({ local: emulatorEngine() }), (emulator) =>
-        ModalProvider.layer({
-          tokenId: Redacted.make(emulator.credentials.tokenId),
-          tokenSecret: Redacted.make(emulator.credentials.tokenSecret),
-          serverUrl: emulator.serverUrl
-        })))
+      Layer.unwrap(Effect.map(
+        ModalEmulator.make({
+          local: emulatorEngine(),
+          ...emulatorKey("tokenId", "MODAL_TOKEN_ID"),
+          ...emulatorKey("tokenSecret", "MODAL_TOKEN_SECRET")
+        }),
+        (emulator) =>
+          ModalProvider.layer({
+            tokenId: Redacted.make(emulator.credentials.tokenId),
+            tokenSecret: Redacted.make(emulator.credentials.tokenSecret),
+            serverUrl: emulator.serverUrl
+          })
+      ))
   },
   {
     provider: "runloop",
@@ -113,7 +120,7 @@ export const cloudAdapters: ReadonlyArray<CloudAdapter> = [
     adapterPackage: "@sandkit/runloop",
     live: () => RunloopProvider.layerConfig(),
     emulated: () =>
-      Layer.unwrap(Effect.map(RunloopEmulator.make({ local: emulatorEngine() }), (emulator) =>
+      Layer.unwrap(Effect.map(RunloopEmulator.make({ local: emulatorEngine(), ...emulatorKey("apiKey", "RUNLOOP_API_KEY") }), (emulator) =>
         RunloopProvider.layer({
           apiKey: Redacted.make(emulator.sdkOptions.bearerToken),
           baseUrl: emulator.url,
@@ -121,6 +128,15 @@ export const cloudAdapters: ReadonlyArray<CloudAdapter> = [
         })))
   }
 ]
+
+/**
+ * With the cloud's credential variable set, its emulator accepts only that value, so an emulated run sends the key
+ * down the adapter's real request path (the secrets audit sets recognisable fakes). The emulator is in-process.
+ */
+const emulatorKey = <K extends string>(option: K, variable: string): { readonly [P in K]?: string } => {
+  const value = (process.env[variable] ?? "").trim()
+  return (value === "" ? {} : { [option]: value }) as { readonly [P in K]?: string }
+}
 
 /** The local engine under the emulators: same root / tier settings as the local entry. */
 const emulatorEngine = (): LocalProvider.LocalOptions => {
