@@ -13,7 +13,7 @@ import type {
   SnapshotRef
 } from "@sandkit/core"
 import { InvalidRequest, layerFromDriver, ProviderError, SandboxNotFound, toMillis, Unsupported } from "@sandkit/core"
-import { Config, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Stream } from "effect"
 import { existsSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -212,6 +212,8 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
         }
       }
       const alive = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.andThen(load(state.id), effect)
+      // Streams check too: without it a destroyed sandbox's stream failed with FileNotFound for its missing workdir.
+      const aliveStream = <A>(stream: Stream.Stream<A, SandboxError>) => Stream.unwrap(Effect.as(load(state.id), stream))
       const files = makeFiles(workspace, state.id, state.uid)
       return {
         info: toInfo(state),
@@ -220,7 +222,7 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
           return toInfo(s)
         }),
         exec: (command, opts) => alive(exec(ctx, command, opts)),
-        execStream: (command, opts) => execStream(ctx, command, opts),
+        execStream: (command, opts) => aliveStream(execStream(ctx, command, opts)),
         spawn: (command, opts) => alive(spawnProcess(ctx, command, opts)),
         files: {
           read: (p) => alive(files.read(p)),
@@ -230,7 +232,7 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
           remove: (p) => alive(files.remove(p)),
           stat: (p) => alive(files.stat(p)),
           upload: (d, f) => alive(files.upload!(d, f)),
-          download: files.download!
+          download: (d) => aliveStream(files.download!(d))
         },
         exposePort: (port) =>
           // The process tier cannot take the network away, so its ports are always reachable.

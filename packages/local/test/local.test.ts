@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { SandboxProvider } from "@sandkit/core"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer, Stream } from "effect"
 import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -134,6 +134,20 @@ for (const isolation of ["auto", "process"] as const) {
           new Promise<string>((resolve) => execFile("pgrep", ["-f", "sleep 1000"], (_e, out) => resolve(out.trim())))
         )
         assert.strictEqual(leftovers, "")
+      })))
+
+    it.live("every operation on a destroyed sandbox fails with SandboxNotFound, streams included", () =>
+      provided(Effect.gen(function*() {
+        const provider = yield* SandboxProvider
+        const sandbox = yield* provider.createDetached({ labels: label() })
+        yield* sandbox.destroy
+        const tags = [
+          (yield* Effect.flip(sandbox.exec("true")))._tag,
+          (yield* Effect.flip(Stream.runDrain(sandbox.execStream("true"))))._tag,
+          (yield* Effect.flip(Stream.runDrain(sandbox.files.download("."))))._tag,
+          (yield* Effect.flip(sandbox.files.read("x")))._tag
+        ]
+        assert.deepStrictEqual(tags, ["SandboxNotFound", "SandboxNotFound", "SandboxNotFound", "SandboxNotFound"])
       })))
 
     it.live("strict isolation is refused on the process tier, never silently downgraded", () =>
