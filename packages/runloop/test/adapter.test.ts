@@ -146,6 +146,16 @@ describe("against the emulator", () => {
       yield* sandbox.destroy
     }))
 
+  it.live("a devbox shut down through its handle: exec, execStream and spawn fail with SandboxNotFound", () =>
+    Effect.gen(function*() {
+      const provider = yield* providerFor()
+      const sandbox = yield* provider.createDetached()
+      yield* sandbox.destroy
+      assert.strictEqual(failureOf(yield* Effect.exit(sandbox.exec("true")))._tag, "SandboxNotFound")
+      assert.strictEqual(failureOf(yield* Effect.exit(Stream.runDrain(sandbox.execStream("true"))))._tag, "SandboxNotFound")
+      assert.strictEqual(failureOf(yield* Effect.exit(Effect.scoped(sandbox.spawn("cat"))))._tag, "SandboxNotFound")
+    }))
+
   it.live("a concurrency quota (429 without Retry-After) is QuotaExceeded, not retried", () =>
     Effect.gen(function*() {
       const provider = yield* providerFor()

@@ -188,7 +188,13 @@ export const execStream = (ctx: CommandContext, command: Command, options: ExecO
           Effect.andThen(Effect.sync(() => Queue.failCauseUnsafe(queue, Cause.fail(timeoutError(ctx, timeoutMs)))))
         ))
       }
-    }).pipe(Effect.catch((error) => Effect.sync(() => Queue.failCauseUnsafe(queue, Cause.fail(error)))))
+    }).pipe(
+      // Starting failed (a devbox that is shut down answers 400): refined like every other call, so it reads SandboxNotFound.
+      Effect.catch((error) =>
+        Effect.flatMap(Effect.exit(error._tag === "CommandTimeout" ? Effect.fail(error) : ctx.refine(error)), (exit) =>
+          Effect.sync(() => Queue.failCauseUnsafe(queue, Exit.isFailure(exit) ? exit.cause : Cause.fail(error))))
+      )
+    )
   )
 
 const fatalDecoder = new TextDecoder("utf-8", { fatal: true })
