@@ -149,12 +149,23 @@ const oneLine = (text: string): string => {
   return flat.length > 500 ? flat.slice(0, 497) + "..." : flat
 }
 
+/** One link of a cause chain. Adapters' causes are plain `{ name, message, status? }` objects, not `Error`s. */
+const describeCause = (cause: unknown): string => {
+  if (cause instanceof Error) return `${cause.name}: ${cause.message}`
+  if (typeof cause === "object" && cause !== null && typeof (cause as { message?: unknown }).message === "string") {
+    const { name, message, status } = cause as { readonly name?: unknown; readonly message: string; readonly status?: unknown }
+    const label = typeof name === "string" ? name : "Error"
+    return oneLine(`${label}${typeof status === "number" ? ` (${status})` : ""}: ${message}`)
+  }
+  return oneLine(String(cause))
+}
+
 /** The `cause` chain of an error, one line per link (for `--verbose`). */
 export const causeChain = (error: unknown): ReadonlyArray<string> => {
   const out: Array<string> = []
   let current = typeof error === "object" && error !== null && "cause" in error ? error.cause : undefined
   for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
-    out.push(current instanceof Error ? `${current.name}: ${current.message}` : oneLine(String(current)))
+    out.push(describeCause(current))
     current = typeof current === "object" && "cause" in current ? current.cause : undefined
   }
   return out

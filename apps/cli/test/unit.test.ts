@@ -113,6 +113,11 @@ describe("failures", () => {
     const error = new ProviderError({ provider: "e2b", message: "boom", cause: new Error("socket hang up", { cause: "ECONNRESET" }) })
     expect(renderFailure(error, hints, { verbose: false })).not.toContain("socket hang up")
     expect(renderFailure(error, hints, { verbose: true })).toContain("  caused by: Error: socket hang up\n  caused by: ECONNRESET")
+    // Adapters keep causes as plain { name, message, status? } objects (scrubbed of keys).
+    const plain = new ProviderError({ provider: "e2b", message: "e2b list: 503", cause: { name: "HttpError", message: "no capacity", status: 503 } })
+    const rendered = renderFailure(plain, hints, { verbose: true })
+    expect(rendered).toContain("  caused by: HttpError (503): no capacity")
+    expect(rendered).not.toContain("[object Object]")
   })
 
   it("exit codes: usage 2, timeout 124, the rest 1", () => {
