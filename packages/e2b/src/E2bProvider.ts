@@ -8,12 +8,22 @@
  * ```
  */
 import type { Capabilities, DriverSandbox, ResolvedSpec, SandboxDriver, SandboxError, SandboxInfo } from "@sandkit/core"
-import { AuthenticationFailed, InvalidRequest, layerFromDriver, ProviderError, RetryPolicy, type SandboxProvider, toMillis, Unsupported } from "@sandkit/core"
+import {
+  AuthenticationFailed,
+  InvalidRequest,
+  layerFromDriver,
+  ProviderError,
+  RetryPolicy,
+  type SandboxProvider,
+  toMillis,
+  Unsupported,
+  withTransientRetry
+} from "@sandkit/core"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
 import { type Api, makeApi, type NewSandbox } from "./internal/api.ts"
 import { type E2bOptions, resolveConfig } from "./internal/config.ts"
 import { PROVIDER } from "./internal/errors.ts"
-import { CWD_KEY, DEFAULT_HOME, type Deps, infoOf, joinPath, NAME_KEY, openSandbox } from "./internal/sandbox.ts"
+import { CREATE_KEY, CWD_KEY, DEFAULT_HOME, type Deps, infoOf, joinPath, NAME_KEY, openSandbox } from "./internal/sandbox.ts"
 
 export type { E2bOptions } from "./internal/config.ts"
 export { defaultRunCodeLanguages, defaultTemplate } from "./internal/config.ts"
@@ -56,6 +66,7 @@ const createBody = (spec: ResolvedSpec, template: string, lifetimeMs: number | u
   const metadata: Record<string, string> = { ...spec.labels }
   if (spec.name !== undefined) metadata[NAME_KEY] = spec.name
   if (spec.cwd !== undefined) metadata[CWD_KEY] = spec.cwd
+  metadata[CREATE_KEY] = globalThis.crypto.randomUUID()
   return Effect.succeed({
     templateID: spec.template ?? template,
     metadata,
@@ -74,6 +85,7 @@ const createOnce = (api: Api, body: NewSandbox) =>
   Effect.gen(function*() {
     const policy = yield* RetryPolicy
     return yield* api.create(body).pipe(
+      Effect.tapError((error) => destroyLostCreate(api, body, error)),
       Effect.retry({ schedule: policy.transient, while: (e: SandboxError) => e._tag === "ProviderUnavailable" && e.status === 503 }),
       // A create has no sandbox to miss: its 404 is the template.
       Effect.mapError((e): SandboxError =>
@@ -83,6 +95,20 @@ const createOnce = (api: Api, body: NewSandbox) =>
       )
     )
   })
+
+/**
+ * A create whose answer was lost (connection reset or cut, timeout, a gateway's 5xx) may have made a sandbox that
+ * nothing names: it would run until E2B's timeout. Find it by the request's `CREATE_KEY` and kill it. A 503 is E2B
+ * refusing before placing anything, so there is nothing to look for.
+ */
+const destroyLostCreate = (api: Api, body: NewSandbox, error: SandboxError): Effect.Effect<void> => {
+  const nonce = body.metadata?.[CREATE_KEY]
+  if (error._tag !== "ProviderUnavailable" || error.status === 503 || nonce === undefined) return Effect.void
+  return withTransientRetry(api.list({ metadata: { [CREATE_KEY]: nonce } })).pipe(
+    Effect.flatMap((found) => Effect.forEach(found, (detail) => withTransientRetry(api.kill(detail.sandboxID)), { discard: true })),
+    Effect.ignore
+  )
+}
 
 /** Build the driver (no network call until the first operation). An empty API key fails here, not on first use. */
 export const make = (options: E2bOptions): Effect.Effect<SandboxDriver, AuthenticationFailed> =>

@@ -165,9 +165,25 @@ describe("e2b faults (emulated)", () => {
         const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
         assert.strictEqual(error._tag, "ProviderUnavailable")
         assert.strictEqual(emulator.log.count("create"), 1)
+        assert.strictEqual(emulator.log.count("list"), 1, "one lookup for a sandbox the lost create may have made")
+        emulator.log.clear()
         emulator.faults.resetNext("list", { times: 2 })
         assert.deepStrictEqual(yield* provider.list().pipe(Effect.provideService(RetryPolicy, fastPolicy(3))), [])
         assert.strictEqual(emulator.log.count("list"), 3)
+        yield* expectClean(emulator, provider)
+      }))
+
+    it.effect("a create whose answer is lost: not re-sent, and the sandbox the server made is found and killed", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        // The server creates the sandbox, then the connection drops before the answer arrives.
+        emulator.faults.resetNext("create", { midStream: true })
+        const error = failureOf(yield* Effect.exit(Effect.scoped(provider.create()).pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
+        assert.strictEqual(error._tag, "ProviderUnavailable", error.message)
+        assert.strictEqual(emulator.log.count("create"), 1)
+        assert.strictEqual(emulator.log.count("kill"), 1, "the orphan is killed")
+        assert.strictEqual(emulator.registry.removals.at(-1)?.reason, "destroyed")
         yield* expectClean(emulator, provider)
       }))
 

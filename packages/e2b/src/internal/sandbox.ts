@@ -17,6 +17,8 @@ import { makeFiles } from "./files.ts"
 /** Metadata keys the adapter keeps for itself (never shown as labels). */
 export const NAME_KEY = "sandkit.name"
 export const CWD_KEY = "sandkit.cwd"
+/** One id per create request, so a sandbox whose create answer was lost can still be found (and destroyed). */
+export const CREATE_KEY = "sandkit.create"
 
 /** E2B templates' default home, reported by `list` (which does not reach each sandbox's envd). */
 export const DEFAULT_HOME = "/home/user"
@@ -44,7 +46,7 @@ export const joinPath = (base: string, path: string): string => {
 
 export const labelsOf = (metadata: Readonly<Record<string, string>> | undefined): Record<string, string> => {
   const labels: Record<string, string> = {}
-  for (const [k, v] of Object.entries(metadata ?? {})) if (k !== NAME_KEY && k !== CWD_KEY) labels[k] = v
+  for (const [k, v] of Object.entries(metadata ?? {})) if (k !== NAME_KEY && k !== CWD_KEY && k !== CREATE_KEY) labels[k] = v
   return labels
 }
 
