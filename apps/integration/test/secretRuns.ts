@@ -1,7 +1,7 @@
 /**
  * The programs the secrets audit runs as child processes, with the fake keys in their environment: every
- * provider's plain conformance runner, the bench (emulated, and live against clouds it cannot reach), and the soak
- * when it exists. Each run's stdout and stderr are captured whole; `outDir` collects the files they write.
+ * provider's plain conformance runner, the bench (emulated, and live against clouds it cannot reach), the CLI, and
+ * the soak when it exists. Each run's stdout and stderr are captured whole; `outDir` collects the files they write.
  */
 import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
@@ -67,6 +67,18 @@ export const runSpecs = (outDir: string): ReadonlyArray<RunSpec> => {
           : /ProviderUnavailable|AuthenticationFailed/.test(run.stdout + run.stderr)
           ? undefined
           : "no failure reported"
+    },
+    // The CLI: a sandbox's environment must not inherit the host's keys, and live failures render without them.
+    ...["local", ...clouds].map((provider): RunSpec => ({
+      label: `cli exec ${provider} -- env`,
+      args: ["apps/cli/src/main.ts", "exec", ...(provider === "local" ? [] : ["--emulate"]), provider, "--", "env"],
+      expect: (run) => exitZero(run) ?? (/^PATH=/m.test(run.stdout) ? undefined : "no environment printed")
+    })),
+    {
+      label: "cli ls --verbose (unreachable clouds)",
+      args: ["apps/cli/src/main.ts", "ls", "--verbose"],
+      idle: true,
+      expect: (run) => /ProviderUnavailable/.test(run.stdout + run.stderr) ? undefined : "no failure reported"
     },
     // The reliability soak, once it exists (apps/integration/src/soak/main.ts): a short seeded run.
     ...(existsSync(join(repoRoot, SOAK))

@@ -1,6 +1,6 @@
 /**
  * The secrets audit. Recognisable fake keys (`…SANDKITFAKE…`) go into every credential variable; then the
- * conformance runners, the bench (emulated and live) and the soak run as child processes with them, and in-process
+ * conformance runners, the bench (emulated and live), the CLI and the soak run as child processes with them, and in-process
  * errors are forced with keys in play (401s, server messages that quote the key, a failed release). No key — nor
  * its random part, base64 form or `Bearer` header — may appear in any output line, file written or rendering.
  */
@@ -81,7 +81,7 @@ describe("secrets audit", () => {
       }), 60_000)
   }
 
-  it("child processes: conformance runners, the bench (emulated and live) and the soak print and write no key", async () => {
+  it("child processes: conformance runners, the bench (emulated and live), the CLI and the soak print and write no key", async () => {
     const outDir = await mkdtemp(join(tmpdir(), "sandkit-secrets-"))
     try {
       const specs = runSpecs(outDir)
