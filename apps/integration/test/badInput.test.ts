@@ -4,7 +4,7 @@
  * gained nothing during the call), nothing created (the backend's ids unchanged), and nothing run (commands that
  * would leave a file leave none). After the battery the sandbox still works: an exec and a file read succeed.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, describe, it } from "@effect/vitest"
 import type { SandboxError } from "@sandkit/core"
 import { Cause, Effect, Exit } from "effect"
 import { type BadInput, type Expected, providerInputs, sandboxInputs, type TargetInfo } from "./badInputs.ts"
@@ -95,7 +95,14 @@ const battery = (target: Target) =>
     return tally.tried
   })
 
+const triedPerProvider: Record<string, number> = {}
+
 describe("bad-input battery", () => {
+  afterAll(() => {
+    const total = Object.values(triedPerProvider).reduce((a, b) => a + b, 0)
+    if (total > 0) console.log(`bad inputs tried in total: ${total} (${JSON.stringify(triedPerProvider)})`)
+  })
+
   it("has at least 60 distinct inputs", () => {
     const names = [...providerInputs, ...sandboxInputs].map((input) => input.name)
     assert.strictEqual(new Set(names).size, names.length, "input names are unique")
@@ -103,6 +110,9 @@ describe("bad-input battery", () => {
   })
 
   for (const name of targetNames) {
-    it.live(name, () => Effect.scoped(Effect.flatMap(makeTarget(name), battery)), 120_000)
+    it.live(name, () =>
+      Effect.scoped(Effect.flatMap(makeTarget(name), battery)).pipe(
+        Effect.tap((tried) => Effect.sync(() => void (triedPerProvider[name] = tried)))
+      ), 120_000)
   }
 })

@@ -1,8 +1,9 @@
 /**
  * The secrets audit. Recognisable fake keys (`…SANDKITFAKE…`) go into every credential variable; then the
- * conformance runners, the bench (emulated and live), the CLI and the soak run as child processes with them, and in-process
- * errors are forced with keys in play (401s, server messages that quote the key, a failed release). No key — nor
- * its random part, base64 form or `Bearer` header — may appear in any output line, file written or rendering.
+ * conformance runners, the bench (emulated and live), the CLI and the soak run as child processes with them, and
+ * in-process errors are forced with keys in play (401s, server messages that quote the key, a failed release). No
+ * key — nor its random part, base64 form or `Bearer` header — may appear in any output line, file written or
+ * rendering.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -76,6 +77,8 @@ describe("secrets audit", () => {
         ])
         assert.deepStrictEqual(forced.left, [], "nothing left in the emulator")
         assert.isTrue(forced.renderings.some((r) => r.source.startsWith("logger") && r.text.includes("could not destroy")), "the failed release was logged")
+        // The server's messages quoting the key did reach the renderings, scrubbed: a scrubbing regression would show.
+        assert.isTrue(forced.renderings.some((r) => r.text.includes("refused (Authorization: Bearer <redacted>")), "scrubbed server messages rendered")
         for (const rendering of forced.renderings) scanner.scanText(rendering.source, rendering.text)
         assert.deepStrictEqual(describeFindings(scanner), [], "keys in renderings")
       }), 60_000)
