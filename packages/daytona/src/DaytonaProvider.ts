@@ -17,7 +17,8 @@ import {
   ProviderError,
   SandboxNotFound,
   SandboxProvider,
-  type SandboxProviderShape
+  type SandboxProviderShape,
+  withTransientRetry
 } from "@sandkit/core"
 import type { Sandbox as SdkSandbox } from "@daytonaio/sdk"
 import { Config, Effect, Layer, Option, Scope } from "effect"
@@ -27,6 +28,7 @@ import { type DaytonaOptions, minutesOf, type ResolvedConfig, resolveConfig, siz
 import { fromSdkError, PROVIDER } from "./internal/errors.ts"
 import {
   askWorkDir,
+  CREATE_LABEL,
   CWD_LABEL,
   type Deps,
   infoOf,
@@ -192,7 +194,11 @@ export const make = (options: DaytonaOptions): Effect.Effect<SandboxDriver, Sand
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           // The request itself is not interrupted: once sent, the sandbox may exist, and only its answer names it.
-          const record: SandboxRecord = yield* client.create(createBody(config, client, spec))
+          const body = createBody(config, client, spec)
+          const nonce = globalThis.crypto.randomUUID()
+          const record: SandboxRecord = yield* client.create({ ...body, labels: { ...body.labels, [CREATE_LABEL]: nonce } }).pipe(
+            Effect.tapError((error) => deleteLostCreate(nonce, error))
+          )
           // From here on a sandbox exists: a failure, a timeout or an interruption deletes it.
           const holder: { sdk?: SdkSandbox } = {}
           return yield* restore(awaitStarted(record.id, holder)).pipe(
@@ -204,6 +210,20 @@ export const make = (options: DaytonaOptions): Effect.Effect<SandboxDriver, Sand
             })
           )
         })
+      )
+
+    /**
+     * A create whose answer was lost (connection reset or cut, timeout, a 5xx) may have made a sandbox nothing names:
+     * it would run until auto-stop. Find it by the request's `CREATE_LABEL` and delete it. (An answer cut half way is
+     * the SDK's "stream has been aborted": a `ProviderError` with the 200 the body never followed, or no status.)
+     */
+    const lostAnswer = (error: SandboxError): boolean =>
+      error._tag === "ProviderUnavailable" ||
+      (error._tag === "ProviderError" && (error.status === undefined || (error.status >= 200 && error.status < 300)))
+    const deleteLostCreate = (nonce: string, error: SandboxError): Effect.Effect<void> =>
+      !lostAnswer(error) ? Effect.void : withTransientRetry(list({ labels: { [CREATE_LABEL]: nonce } })).pipe(
+        Effect.flatMap((found) => Effect.forEach(found, (info) => withTransientRetry(destroy(info.id)), { discard: true })),
+        Effect.ignore
       )
 
     const connect = (id: string): Effect.Effect<DriverSandbox, SandboxError> =>

@@ -208,6 +208,21 @@ describe("daytona faults (emulated)", () => {
         yield* assertClean(emulator, provider)
       }))
 
+    it.effect("a create whose answer is lost: not re-sent, and the sandbox the server made is found and deleted", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        // The server creates the sandbox, then the connection drops before the answer arrives.
+        emulator.faults.resetNext("create", { midStream: true })
+        const error = failureOf(yield* Effect.exit(Effect.scoped(provider.create()).pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
+        // The SDK reports the cut answer as an aborted stream.
+        assert.include(["ProviderUnavailable", "ProviderError"], error._tag, error.message)
+        assert.strictEqual(emulator.log.count("create"), 1)
+        assert.strictEqual(emulator.log.count("delete"), 1, "the orphan is deleted")
+        assert.strictEqual(emulator.registry.removals.at(-1)?.reason, "destroyed")
+        yield* expectClean(emulator, provider)
+      }))
+
     it.effect("auto-stop after the interval; findOrCreate attaches by label and starts it again", () =>
       Effect.gen(function*() {
         // Its own emulator, where a minute lasts 20 ms.

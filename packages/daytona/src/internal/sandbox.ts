@@ -18,7 +18,9 @@ import { makeFiles } from "./files.ts"
 export const CWD_LABEL = "sandkit.cwd"
 /** Set by every Daytona SDK; decides the language `runCode` runs. */
 export const LANGUAGE_LABEL = "code-toolbox-language"
-const HIDDEN = new Set([CWD_LABEL, LANGUAGE_LABEL])
+/** One id per create request, so a sandbox whose create answer was lost can still be found (and deleted). */
+export const CREATE_LABEL = "sandkit.create"
+const HIDDEN = new Set([CWD_LABEL, LANGUAGE_LABEL, CREATE_LABEL])
 
 /** Daytona's default home, reported where the toolbox is not asked (`list`, a stopped sandbox). */
 export const DEFAULT_WORKDIR = "/home/daytona"
