@@ -12,11 +12,11 @@ import type {
   SandboxInfo,
   SnapshotRef
 } from "@sandkit/core"
-import { InvalidRequest, layerFromDriver, ProviderError, SandboxNotFound, toMillis, Unsupported } from "@sandkit/core"
+import { InvalidRequest, layerFromDriver, PermissionDenied, ProviderError, SandboxNotFound, toMillis, Unsupported } from "@sandkit/core"
 import { Config, Effect, Layer, Stream } from "effect"
 import { existsSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { isAbsolute, join, resolve, sep } from "node:path"
 import type { RunningChild } from "./internal/child.ts"
 import { isAlive, killAllOf, killGroup } from "./internal/child.ts"
 import { exec, execStream, spawnProcess, type CommandContext } from "./internal/commands.ts"
@@ -288,6 +288,18 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
     const create = (spec: ResolvedSpec): Effect.Effect<DriverSandbox, SandboxError> =>
       Effect.gen(function*() {
         const id = "local-" + globalThis.crypto.randomUUID().replaceAll("-", "").slice(0, 16)
+        // Every command resolves the default cwd inside the workspace; one outside would make each of them fail, so
+        // refuse it now, before anything exists (the workspace is fresh: no symlink can lead out of it yet).
+        if (spec.cwd !== undefined) {
+          const workspace = Store.workspaceDir(root, id)
+          const target = isAbsolute(spec.cwd) ? resolve(spec.cwd) : resolve(workspace, spec.cwd)
+          if (target !== workspace && !target.startsWith(workspace + sep)) {
+            return yield* new PermissionDenied({
+              provider: PROVIDER,
+              message: `cwd ${JSON.stringify(spec.cwd)} is outside the sandbox workspace`
+            })
+          }
+        }
         const now = Date.now()
         const uid = dropPrivileges
           ? yield* Effect.tryPromise({ try: () => allocateUid(root, id), catch: ioError("cannot allocate a sandbox uid") })

@@ -84,6 +84,11 @@ for (const isolation of ["auto", "process"] as const) {
             assert.strictEqual(error._tag, "PermissionDenied", error.message)
           }
         }))
+        // A default cwd outside the workspace is refused at create, before any sandbox exists.
+        for (const cwd of ["../..", "/etc", "sub/../../x"]) {
+          const error = yield* Effect.flip(Effect.scoped(provider.create({ labels, cwd })))
+          assert.strictEqual(error._tag, "PermissionDenied", error.message)
+        }
         assert.deepStrictEqual(yield* provider.list({ labels }), [])
       })))
 
