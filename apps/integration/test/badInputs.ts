@@ -97,6 +97,7 @@ export const providerInputs: ReadonlyArray<BadInput<P>> = [
   spec("requires as a string", { requires: "files" }, invalid("spec", "requires")),
   spec("cwd of 4097 characters", { cwd: "c".repeat(4097) }, invalid("spec", "cwd")),
   spec("cwd as a number", { cwd: 7 }, invalid("spec", "cwd")),
+  spec("cwd escaping the workspace", { cwd: "../.." }, localOnly({ tag: "PermissionDenied" }), "paths"),
   // labels
   spec("labels as an array", { labels: ["a"] }, invalid("spec", "labels"), "labels"),
   spec("empty label key", { labels: { "": "x" } }, invalid("spec", "labels"), "labels"),
@@ -283,6 +284,16 @@ export const sandboxInputs: ReadonlyArray<BadInput<S>> = [
   file("files.download: NUL in the directory", (s) => Stream.runDrain(s.files.download("dir\u0000")), invalid("path", "NUL")),
   file("files.read: lone surrogate in the path", (s) => s.files.read(LONE_SURROGATE), invalid("path", "well-formed"), "encodings"),
   file("files.write: lone surrogate in the path", (s) => s.files.write(`badinput-${LONE_SURROGATE}`, "x"), invalid("path", "well-formed"), "encodings"),
+  exec("cwd '..' escaping the workspace", trace("cwd-escape"), { cwd: "../.." }, localOnly({ tag: "PermissionDenied" }), "paths"),
+  exec("absolute cwd outside the workspace", trace("cwd-abs"), { cwd: "/tmp" }, localOnly({ tag: "PermissionDenied" }), "paths"),
+  {
+    area: "paths",
+    name: "spawn: cwd escaping the workspace",
+    call: (s) => s.spawn(trace("spawn-escape"), { cwd: "sub/../../.." }),
+    expect: localOnly({ tag: "PermissionDenied" })
+  },
+  file("files.mkdir: '..' escaping the workspace", (s) => s.files.mkdir("../badinput-mkdir-escape"), localOnly({ tag: "PermissionDenied" })),
+  file("files.remove: absolute path outside the workspace", (s) => s.files.remove("/tmp/sandkit-badinput-not-there"), localOnly({ tag: "PermissionDenied" })),
   file("files.read: '..' escaping the workspace", (s) => s.files.read("../../../../../../etc/passwd"), localOnly({ tag: "PermissionDenied" })),
   file("files.write: absolute path outside the workspace", (s) => s.files.write("/etc/badinput-absolute", "x"), localOnly({ tag: "PermissionDenied" })),
   // file data
