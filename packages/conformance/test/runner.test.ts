@@ -10,6 +10,7 @@ import {
   runConformanceMain,
   summaryLine
 } from "../src/index.ts"
+import { randomPort } from "../src/internal/probes.ts"
 import { describeConformance } from "../src/vitest.ts"
 import { makeMemoryDriver, memoryLayer } from "./memoryDriver.ts"
 
@@ -111,6 +112,15 @@ describe("runConformance", () => {
   it("summaryLine", () => {
     assert.strictEqual(summaryLine({ passed: 3, failed: 0, skipped: 0 }), "3 passed, 0 failed")
     assert.strictEqual(summaryLine({ passed: 3, failed: 1, skipped: 2 }), "3 passed, 1 failed, 2 skipped")
+  })
+})
+
+describe("randomPort", () => {
+  it("stays below the ephemeral port ranges, where emulators and clients get their ports", () => {
+    for (let i = 0; i < 10_000; i++) {
+      const port = randomPort()
+      assert.isTrue(Number.isInteger(port) && port >= 1024 && port < 32768, `port ${port}`)
+    }
   })
 })
 

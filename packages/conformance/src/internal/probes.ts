@@ -8,8 +8,12 @@ import { sampleFor } from "./samples.ts"
 
 const encoder = new TextEncoder()
 
-/** A port number unlikely to collide with anything else on a shared host. */
-export const randomPort = (): number => 20000 + Math.floor(Math.random() * 20000)
+/**
+ * A port number unlikely to collide with anything else on a shared host: below the ephemeral ranges (Linux 32768+,
+ * macOS and Windows 49152+), where every OS-assigned listener lives — emulators on port 0 among them. (With 20000-39999,
+ * a sandbox's server could lose its port to an emulator of a concurrent run, and the check then reached that emulator.)
+ */
+export const randomPort = (): number => 20000 + Math.floor(Math.random() * 12000)
 
 export const probe = (
   capability: OptionalCapability,
