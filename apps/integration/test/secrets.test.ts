@@ -89,7 +89,8 @@ describe("secrets audit", () => {
     try {
       const specs = runSpecs(outDir)
       const env = { ...process.env, ...keys }
-      const results = await runAll(specs, env, { width: 2, timeoutMs: 150_000 })
+      // Generous limits: in CI the other test files compete for the same two cores.
+      const results = await runAll(specs, env, { width: 2, timeoutMs: 240_000 })
       const problems: Array<string> = []
       for (const spec of specs) {
         const run = results.find((r) => r.label === spec.label)!
@@ -107,5 +108,5 @@ describe("secrets audit", () => {
     }
     console.log(scanner.summary())
     assert.deepStrictEqual(describeFindings(scanner), [], "keys in outputs or files")
-  }, 240_000)
+  }, 420_000)
 })
