@@ -5,6 +5,7 @@
 import type { DriverFiles, FileData, FileEntry, SandboxError } from "@sandkit/core"
 import { FileNotFound, InvalidRequest, PermissionDenied, ProviderError } from "@sandkit/core"
 import { Effect, Stream } from "effect"
+import { execFile } from "node:child_process"
 import { chown, lstat, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
 import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path"
 
@@ -73,12 +74,23 @@ export const resolveInWorkspace = (workspace: string, sandboxId: string, path: s
 const entryType = (info: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): FileEntry["type"] =>
   info.isSymbolicLink() ? "symlink" : info.isDirectory() ? "directory" : info.isFile() ? "file" : "other"
 
+/** `mkdir -p` as `uid`; false when that failed (the caller then fails with the file system's own error). */
+const mkdirAs = async (uid: number, dir: string): Promise<boolean> => {
+  if (await lstat(dir).then(() => true, () => false)) return true
+  return new Promise((resolve) => {
+    execFile("mkdir", ["-p", "--", dir], { uid, gid: uid }, (error) => resolve(error === null))
+  })
+}
+
 /**
  * `owner`: the uid the sandbox's commands run as. Files and directories created through this API are given to it,
  * so the sandboxed code can change what the host wrote.
  */
 export const makeFiles = (workspace: string, sandboxId: string, owner?: number): DriverFiles => {
   const makeDirectory = async (dir: string) => {
+    // Made by the sandbox's own uid when there is one: a directory made by root and given away after was, for a
+    // moment, one the sandbox could not write in (a sandboxed `mkdir -p d && mkfifo d/f` racing a write failed).
+    if (owner !== undefined && await mkdirAs(owner, dir) && (await stat(dir)).uid === owner) return
     const first = await mkdir(dir, { recursive: true })
     if (owner === undefined || first === undefined) return
     // chown every directory mkdir created, from the first one down to `dir`.
