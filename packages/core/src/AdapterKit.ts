@@ -75,3 +75,16 @@ export const redactSecrets = (
   }
   return out
 }
+
+/** Where an adapter keeps the secrets it has seen (its key, per-sandbox tokens), for `redactSecrets`. */
+export interface SecretSource {
+  readonly values: () => ReadonlyArray<string>
+}
+
+/** A property of a thrown value of unknown type (`undefined` when it is not an object). */
+export const fieldOf = (thrown: unknown, key: string): unknown =>
+  typeof thrown === "object" && thrown !== null ? (thrown as Record<string, unknown>)[key] : undefined
+
+/** The text of a thrown value: an `Error`'s message, a string as is, anything else as JSON. */
+export const messageOfThrown = (thrown: unknown): string =>
+  thrown instanceof Error ? thrown.message : typeof thrown === "string" ? thrown : JSON.stringify(thrown) ?? String(thrown)

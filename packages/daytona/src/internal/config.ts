@@ -3,6 +3,7 @@
  * SDK. Defaults follow OpenHands' Daytona runtime: auto-stop after 60 idle minutes, sandboxes deleted when the scope
  * that created them closes.
  */
+import type { SecretSource } from "@sandkit/core"
 import { Duration, Redacted } from "effect"
 
 export type CodeLanguage = "python" | "typescript" | "javascript"
@@ -83,8 +84,7 @@ export interface ResolvedConfig {
   readonly secrets: Secrets
 }
 
-export interface Secrets {
-  readonly values: () => ReadonlyArray<string>
+export interface Secrets extends SecretSource {
   readonly add: (value: string | undefined) => void
 }
 

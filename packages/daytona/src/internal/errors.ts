@@ -18,7 +18,10 @@ import {
   RateLimited,
   type SandboxError,
   SandboxNotFound,
-  parseRetryAfter
+  fieldOf,
+  messageOfThrown,
+  parseRetryAfter,
+  redactSecrets
 } from "@sandkit/core"
 import type { Secrets } from "./config.ts"
 
@@ -36,14 +39,12 @@ export interface ErrorContext {
 }
 
 /** Replace every secret (and anything shaped like a Daytona key) in `text`. */
-export const redact = (text: string, secrets: Secrets): string => {
-  let out = text
-  for (const secret of secrets.values()) if (secret.length >= 4) out = out.split(secret).join("<redacted>")
-  return out
-    .replace(/dtn_[A-Za-z0-9_-]{8,}/g, "<redacted>")
-    .replace(/(DAYTONA_SANDBOX_AUTH_KEY=)[^&\s"']+/g, "$1<redacted>")
-    .replace(/(Bearer\s+)[^\s"',]+/gi, "$1<redacted>")
-}
+export const redact = (text: string, secrets: Secrets): string =>
+  redactSecrets(text, secrets.values(), [
+    /dtn_[A-Za-z0-9_-]{8,}/g,
+    [/(DAYTONA_SANDBOX_AUTH_KEY=)[^&\s"']+/g, "$1<redacted>"],
+    [/(Bearer\s+)[^\s"',]+/gi, "$1<redacted>"]
+  ])
 
 /** A cause safe to keep. */
 export interface SafeCause {
@@ -54,15 +55,14 @@ export interface SafeCause {
   readonly source?: string | undefined
 }
 
-const field = (u: unknown, key: string): unknown => (typeof u === "object" && u !== null ? (u as Record<string, unknown>)[key] : undefined)
+const field = fieldOf
 const str = (u: unknown): string | undefined => (typeof u === "string" ? u : undefined)
 
 export const safeCause = (error: unknown, secrets: Secrets): SafeCause => {
   const status = field(error, "statusCode")
-  const raw = error instanceof Error ? error.message : typeof error === "string" ? error : JSON.stringify(error) ?? String(error)
   return {
     name: str(field(error, "name")) ?? typeof error,
-    message: redact(raw, secrets),
+    message: redact(messageOfThrown(error), secrets),
     ...(typeof status === "number" ? { status } : {}),
     ...(str(field(error, "code")) === undefined ? {} : { code: str(field(error, "code"))! }),
     ...(str(field(error, "source")) === undefined ? {} : { source: str(field(error, "source"))! })

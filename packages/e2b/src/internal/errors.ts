@@ -17,15 +17,17 @@ import {
   RateLimited,
   type SandboxError,
   SandboxNotFound,
-  parseRetryAfter
+  fieldOf,
+  messageOfThrown,
+  parseRetryAfter,
+  redactSecrets,
+  type SecretSource
 } from "@sandkit/core"
 
 export const PROVIDER = "e2b"
 
 /** Values that must never appear in a message or a cause (the API key, envd and traffic tokens). */
-export interface Secrets {
-  readonly values: () => ReadonlyArray<string>
-}
+export type Secrets = SecretSource
 
 export interface ErrorContext {
   /** What was being done, e.g. `"create"`, `"files.read"`. */
@@ -39,11 +41,7 @@ export interface ErrorContext {
 }
 
 /** Replace every secret (and anything shaped like an E2B key) in `text`. */
-export const redact = (text: string, secrets: Secrets): string => {
-  let out = text
-  for (const secret of secrets.values()) if (secret.length >= 4) out = out.split(secret).join("<redacted>")
-  return out.replace(/e2b_[A-Za-z0-9]{8,}/g, "<redacted>")
-}
+export const redact = (text: string, secrets: Secrets): string => redactSecrets(text, secrets.values(), [/e2b_[A-Za-z0-9]{8,}/g])
 
 /** A cause safe to keep: name, scrubbed message and status, nothing else (no headers, no config, no nested cause). */
 export interface SafeCause {
@@ -52,12 +50,11 @@ export interface SafeCause {
   readonly status?: number | undefined
 }
 
-const field = (u: unknown, key: string): unknown => (typeof u === "object" && u !== null ? (u as Record<string, unknown>)[key] : undefined)
+const field = fieldOf
 
 export const safeCause = (error: unknown, secrets: Secrets, status?: number): SafeCause => {
   const name = typeof field(error, "name") === "string" ? field(error, "name") as string : typeof error
-  const raw = error instanceof Error ? error.message : typeof error === "string" ? error : JSON.stringify(error) ?? String(error)
-  return { name, message: redact(raw, secrets), ...(status === undefined ? {} : { status }) }
+  return { name, message: redact(messageOfThrown(error), secrets), ...(status === undefined ? {} : { status }) }
 }
 
 

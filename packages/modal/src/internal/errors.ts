@@ -16,16 +16,17 @@ import {
   QuotaExceeded,
   RateLimited,
   type SandboxError,
-  SandboxNotFound
+  SandboxNotFound,
+  fieldOf,
+  redactSecrets,
+  type SecretSource
 } from "@sandkit/core"
 import { Duration } from "effect"
 
 export const PROVIDER = "modal"
 
 /** Values that must never appear in a message or a cause. */
-export interface Secrets {
-  readonly values: () => ReadonlyArray<string>
-}
+export type Secrets = SecretSource
 
 export interface ErrorContext {
   /** What was being done, e.g. `"create"`, `"files.read"`. */
@@ -63,13 +64,8 @@ export const retryHint = (error: unknown): number | undefined =>
   typeof error === "object" && error !== null ? retryHints.get(error) : undefined
 
 /** Replace every secret, and anything shaped like a Modal token or a JWT, in `text`. */
-export const redact = (text: string, secrets: Secrets): string => {
-  let out = text
-  for (const secret of secrets.values()) if (secret.length >= 4) out = out.split(secret).join("<redacted>")
-  return out
-    .replace(/\b(ak|as)-[A-Za-z0-9]{8,}/g, "<redacted>")
-    .replace(/\beyJ[\w-]+\.[\w-]+\.[\w-]*/g, "<redacted>")
-}
+export const redact = (text: string, secrets: Secrets): string =>
+  redactSecrets(text, secrets.values(), [/\b(ak|as)-[A-Za-z0-9]{8,}/g, /\beyJ[\w-]+\.[\w-]+\.[\w-]*/g])
 
 export interface SafeCause {
   readonly name: string
@@ -77,7 +73,7 @@ export interface SafeCause {
   readonly code?: number | undefined
 }
 
-const field = (u: unknown, key: string): unknown => (typeof u === "object" && u !== null ? (u as Record<string, unknown>)[key] : undefined)
+const field = fieldOf
 
 /** The gRPC status of a nice-grpc `ClientError`, or `undefined`. */
 export const grpcCode = (error: unknown): number | undefined => {

@@ -19,16 +19,18 @@ import {
   QuotaExceeded,
   RateLimited,
   type SandboxError,
-  SandboxNotFound
+  SandboxNotFound,
+  fieldOf,
+  messageOfThrown,
+  redactSecrets,
+  type SecretSource
 } from "@sandkit/core"
 import { Duration } from "effect"
 
 export const PROVIDER = "runloop"
 
 /** Values that must never appear in a message or a cause (the API key, tunnel tokens). */
-export interface Secrets {
-  readonly values: () => ReadonlyArray<string>
-}
+export type Secrets = SecretSource
 
 export interface ErrorContext {
   /** What was being done, e.g. `"create"`, `"files.read"`. */
@@ -38,11 +40,8 @@ export interface ErrorContext {
 }
 
 /** Replace every secret (and anything shaped like a Runloop key or a bearer token) in `text`. */
-export const redact = (text: string, secrets: Secrets): string => {
-  let out = text
-  for (const secret of secrets.values()) if (secret.length >= 4) out = out.split(secret).join("<redacted>")
-  return out.replace(/\bak_[A-Za-z0-9_-]{8,}/g, "<redacted>").replace(/(Bearer\s+)[^\s"',]+/gi, "$1<redacted>")
-}
+export const redact = (text: string, secrets: Secrets): string =>
+  redactSecrets(text, secrets.values(), [/\bak_[A-Za-z0-9_-]{8,}/g, [/(Bearer\s+)[^\s"',]+/gi, "$1<redacted>"]])
 
 /** A cause safe to keep: name, scrubbed message and status, nothing else. */
 export interface SafeCause {
@@ -51,12 +50,11 @@ export interface SafeCause {
   readonly status?: number | undefined
 }
 
-const field = (u: unknown, key: string): unknown => (typeof u === "object" && u !== null ? (u as Record<string, unknown>)[key] : undefined)
+const field = fieldOf
 
 export const safeCause = (error: unknown, secrets: Secrets, status?: number): SafeCause => {
   const name = error instanceof Error ? error.constructor.name || error.name : typeof error
-  const raw = error instanceof Error ? error.message : typeof error === "string" ? error : JSON.stringify(error) ?? String(error)
-  return { name, message: redact(raw, secrets), ...(status === undefined ? {} : { status }) }
+  return { name, message: redact(messageOfThrown(error), secrets), ...(status === undefined ? {} : { status }) }
 }
 
 /**
