@@ -7,14 +7,14 @@
  * ```
  */
 import type { Capabilities, DriverSandbox, ResolvedSpec, SandboxDriver, SandboxError, SandboxInfo, SnapshotRef } from "@sandkit/core"
-import { layerFromDriver, RetryPolicy, SandboxNotFound, type SandboxProvider } from "@sandkit/core"
+import { layerFromDriver, RetryPolicy, SandboxNotFound, type SandboxProvider, withTransientRetry } from "@sandkit/core"
 import { Config, Effect, Exit, Layer, Option, type Redacted } from "effect"
 import { call, listByStatus } from "./internal/api.ts"
 import { type ResolvedConfig, resolveConfig, type RunloopOptions } from "./internal/config.ts"
 import { awaitRunning, type Deps, open, retrieve } from "./internal/devbox.ts"
 import { PROVIDER } from "./internal/errors.ts"
 import { uuidv7 } from "./internal/commands.ts"
-import { createParams, DEFAULT_HOME, infoOf, statusesFor, workdirOf } from "./internal/spec.ts"
+import { CREATE_KEY, createParams, DEFAULT_HOME, infoOf, statusesFor, workdirOf } from "./internal/spec.ts"
 
 export type { RunloopOptions } from "./internal/config.ts"
 export { DEFAULT_BASE_URL, tunnelDomain } from "./internal/config.ts"
@@ -61,16 +61,30 @@ export const make = (options: RunloopOptions): Effect.Effect<SandboxDriver> =>
     const config = resolveConfig(options)
     const deps: Deps = { config, tunnels: new Map() }
 
+    /** No answer at all (reset, cut half way, timeout): the request may have been carried out. */
+    const lostAnswer = (error: SandboxError): boolean =>
+      error._tag === "ProviderUnavailable" ||
+      (error._tag === "ProviderError" && (error.status === undefined || (error.status >= 200 && error.status < 300)))
+
+    const shutdownByKey = (key: string): Effect.Effect<void> =>
+      withTransientRetry(list({ labels: { [CREATE_KEY]: key } })).pipe(
+        Effect.flatMap((found) => Effect.forEach(found, (info) => withTransientRetry(shutdown(config, info.id)), { discard: true })),
+        Effect.ignore
+      )
+
     const create = (spec: ResolvedSpec): Effect.Effect<DriverSandbox, SandboxError> => {
       // Made once per create: core re-runs this effect on RateLimited, and the server answers a repeated
       // `x-request-id` with the devbox it already made rather than a second one.
       const idempotencyKey = `sandkit-${uuidv7()}`
       return Effect.gen(function*() {
-        const params = yield* createParams(spec, config)
+        const base = yield* createParams(spec, config)
+        const params = { ...base, metadata: { ...base.metadata, [CREATE_KEY]: idempotencyKey } }
         const policy = yield* RetryPolicy
         const created = yield* call(config, "create", undefined, (client, o) => client.devboxes.create(params, { ...o, idempotencyKey })).pipe(
           // A lost answer may hide a created devbox; with the same key, asking again is safe.
-          Effect.retry({ schedule: policy.transient, while: (e: SandboxError) => e._tag === "ProviderUnavailable" })
+          Effect.retry({ schedule: policy.transient, while: (e: SandboxError) => e._tag === "ProviderUnavailable" }),
+          // Every answer lost: the devbox may exist with nothing naming it but its key; find it and shut it down.
+          Effect.tapError((error) => (lostAnswer(error) ? shutdownByKey(idempotencyKey) : Effect.void))
         )
         // From here on a devbox exists: whatever goes wrong (readiness timeout, interruption), it is shut down.
         return yield* Effect.flatMap(awaitRunning(deps, created.id), (view) => open(deps, view)).pipe(

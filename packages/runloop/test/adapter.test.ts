@@ -4,9 +4,9 @@
  * transports.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { makeProvider, type ResolvedSpec, type SandboxError } from "@sandkit/core"
+import { makeProvider, type ResolvedSpec, RetryPolicy, type SandboxError } from "@sandkit/core"
 import { RunloopEmulator } from "@sandkit/emulators/runloop"
-import { failureOf } from "@sandkit/emulators/testkit"
+import { failureOf, fastPolicy } from "@sandkit/emulators/testkit"
 import { Duration, Effect, Exit, Stream } from "effect"
 import { afterAll, afterEach, beforeAll, vi } from "vitest"
 import { RunloopProvider } from "../src/index.ts"
@@ -133,6 +133,16 @@ describe("against the emulator", () => {
         assert.strictEqual(emulator.registry.size, 1)
         assert.strictEqual(emulator.replays(), 1)
       }))
+    }))
+
+  it.live("every answer to a create lost: the devbox the server made is found by its key and shut down", () =>
+    Effect.gen(function*() {
+      const provider = yield* providerFor()
+      emulator.faults.resetNext("create", { midStream: true, times: 4 })
+      const exit = yield* Effect.exit(Effect.scoped(provider.create()).pipe(Effect.provideService(RetryPolicy, fastPolicy(3))))
+      assert.include(["ProviderUnavailable", "ProviderError"], failureOf(exit)._tag)
+      assert.strictEqual(emulator.log.count("create"), 4, "1 + 3 keyed re-sends, each answer lost")
+      assert.strictEqual(emulator.log.count("shutdown"), 1, "the orphan is shut down")
     }))
 
   it.live("a devbox deleted behind our back: its handle's calls fail with SandboxNotFound", () =>

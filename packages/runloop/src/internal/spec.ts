@@ -20,6 +20,8 @@ import { PROVIDER } from "./errors.ts"
 
 /** Metadata keys the adapter keeps for itself (never shown as labels). */
 export const CWD_KEY = "sandkit.cwd"
+/** The create request's idempotency key, so a devbox whose every create answer was lost can still be found. */
+export const CREATE_KEY = "sandkit.create"
 
 /** Runloop devboxes' user home (what `list` reports as the workdir: it does not ask each devbox). */
 export const DEFAULT_HOME = "/home/user"
@@ -147,7 +149,7 @@ export const statusesFor = (state: SandboxState | undefined): ReadonlyArray<Devb
 
 export const labelsOf = (metadata: Readonly<Record<string, string>> | undefined): Record<string, string> => {
   const labels: Record<string, string> = {}
-  for (const [k, v] of Object.entries(metadata ?? {})) if (k !== CWD_KEY) labels[k] = v
+  for (const [k, v] of Object.entries(metadata ?? {})) if (k !== CWD_KEY && k !== CREATE_KEY) labels[k] = v
   return labels
 }
 
