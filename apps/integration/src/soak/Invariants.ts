@@ -104,11 +104,13 @@ export const secretsIn = (exit: Exit.Exit<unknown, unknown>, secrets: ReadonlyAr
 
 const classOf = (entry: LogEntry): TransientClass | "permanent" | undefined => {
   if (entry.fault === undefined) return undefined
-  // Status 0: the answer never completed (the client went away, e.g. interrupted): a lost answer, like a reset.
-  if (entry.fault === "reset" || entry.fault === "reset-mid-stream" || entry.status === 0) return "reset"
+  if (entry.fault === "reset" || entry.fault === "reset-mid-stream") return "reset"
   if (entry.status === 429) return "rateLimit"
   if (entry.status >= 500) return "serverError"
-  return "permanent"
+  if (entry.status >= 400) return "permanent"
+  // A refusal whose answer was never sent (0, or the default 200 of a response the departed client never got —
+  // an interrupted scenario): for the client it was a lost answer, like a reset.
+  return "reset"
 }
 
 /**

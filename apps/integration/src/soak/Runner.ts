@@ -239,7 +239,7 @@ export const runScenario = (target: Target, scenario: Scenario, runTag: string):
     const hits: Record<string, number> = {}
     for (const e of entries) {
       if (e.fault === undefined) continue
-      const cls = e.fault !== "fail" ? "reset" : e.status === 429 ? "rateLimit" : e.status >= 500 ? "serverError" : "permanent"
+      const cls = e.fault !== "fail" ? "reset" : e.status === 429 ? "rateLimit" : e.status >= 500 ? "serverError" : e.status >= 400 ? "permanent" : "reset"
       hits[cls] = (hits[cls] ?? 0) + 1
     }
     log?.clear()

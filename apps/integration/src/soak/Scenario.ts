@@ -70,18 +70,18 @@ export interface Scenario {
 export const MAX_RETRIES = 3
 
 /** Faults that only make sense on a given operation. */
-const createFault = (draw: Draw): StepFault | undefined =>
+const createFault = (draw: Draw, provider: ProviderName): StepFault | undefined =>
   draw.weighted<() => StepFault | undefined>([
     [() => undefined, 30],
     [() => ({ _tag: "quota" }), 10],
     [() => ({ _tag: "slowReadiness", delayMs: draw.int(20, 400) }), 15],
-    [() => capLostCreates(requestFault(draw)), 45]
+    [() => (provider === "modal" ? capLostCreates(requestFault(draw)) : requestFault(draw)), 45]
   ])()
 
 /**
- * Known limit, not modelled: Modal and Runloop re-send a create with one idempotency key, so a lost answer is
- * recovered by the next attempt; but when every attempt's answer is lost (MAX_RETRIES + 1 mid-stream resets in a
- * row) the sandbox exists and nothing names it (E2B and Daytona find such a sandbox by its create label).
+ * Known limit, not modelled: Modal's SDK re-sends a create with one idempotency key (4 attempts), so a lost answer is
+ * recovered by the next attempt; but when every attempt's answer is lost the sandbox exists and nothing names it —
+ * the SDK cannot tag a sandbox at creation, so it cannot be looked up the way E2B, Daytona and Runloop now do.
  */
 const capLostCreates = (fault: StepFault): StepFault =>
   fault._tag === "reset" && fault.midStream ? { ...fault, times: Math.min(fault.times, MAX_RETRIES) } : fault
@@ -116,7 +116,7 @@ export const generate = (runSeed: number, index: number, providers: ReadonlyArra
   const emulated = provider !== "local"
   const length = draw.int(1, 5)
   const steps: Array<Step> = []
-  const create = emulated ? createFault(draw) : undefined
+  const create = emulated ? createFault(draw, provider) : undefined
   steps.push({ op: "create", fault: create })
   for (let i = 0; i < length; i++) {
     const op = draw.pick(OPERATIONS)
