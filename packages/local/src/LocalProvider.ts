@@ -130,10 +130,21 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
 
     /** Processes started by this program, per sandbox; killed on destroy. */
     const children = new Map<string, Set<RunningChild>>()
+    /**
+     * Sandboxes this process destroyed (the latest few thousand). A command that passed its "does it exist" check just
+     * before a destroy can start its process after destroy's kill sweep; it is killed as it registers instead of
+     * outliving the sandbox.
+     */
+    const destroyed = new Set<string>()
+    const markDestroyed = (id: string) => {
+      destroyed.add(id)
+      if (destroyed.size > 4096) destroyed.delete(destroyed.values().next().value!)
+    }
     /** Lifetime timers of sandboxes created or connected here. */
     const expiryTimers = new Map<string, ReturnType<typeof setTimeout>>()
 
     const destroyNow = async (id: string): Promise<void> => {
+      markDestroyed(id)
       const timer = expiryTimers.get(id)
       if (timer !== undefined) clearTimeout(timer)
       expiryTimers.delete(id)
@@ -198,6 +209,7 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
         limits: state.limits,
         uid: state.uid,
         register: (child) => {
+          if (destroyed.has(state.id)) return void child.kill("SIGKILL")
           let set = children.get(state.id)
           if (set === undefined) children.set(state.id, set = new Set())
           set.add(child)

@@ -172,6 +172,26 @@ for (const isolation of ["auto", "process"] as const) {
         assert.deepStrictEqual(failures, [])
       })), { timeout: 60_000 })
 
+    it.live("a command started while its sandbox is being destroyed does not outlive it", () =>
+      Effect.gen(function*() {
+        // The driver directly: its spawn can pass the "does it exist" check just before destroy's kill sweep.
+        const driver = yield* LocalProvider.make({ root, isolation })
+        const pids: Array<number> = []
+        // The processes' own scope stays open: only the destroy may end them (as when a client never comes back).
+        const alive = yield* Effect.scoped(Effect.gen(function*() {
+          for (let i = 0; i < 40; i++) {
+            const sandbox = yield* driver.create({ labels: label() })
+            yield* Effect.all([
+              Effect.exit(Effect.flatMap(sandbox.spawn!("sleep 1002", {}), (p) => Effect.sync(() => pids.push(Number(p.pid))))),
+              Effect.andThen(Effect.promise(() => new Promise((resolve) => setTimeout(resolve, i % 4))), driver.destroy(sandbox.info.id))
+            ], { concurrency: 2 })
+          }
+          yield* Effect.sleep("300 millis")
+          return pids.filter(isAlive)
+        }))
+        assert.deepStrictEqual(alive, [])
+      }), { timeout: 60_000 })
+
     it.live("strict isolation is refused on the process tier, never silently downgraded", () =>
       provided(Effect.gen(function*() {
         const provider = yield* SandboxProvider
