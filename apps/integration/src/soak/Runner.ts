@@ -223,7 +223,17 @@ export const runScenario = (target: Target, scenario: Scenario, runTag: string):
     )
     const leftovers = checkLeftovers({ ...left, listed })
     violations.push(...leftovers)
-    if (leftovers.length > 0) yield* Effect.promise(() => target.purge())
+    if (leftovers.length > 0) {
+      yield* Effect.promise(() => target.purge())
+      // Reported already; killed by pid so the next scenario starts clean.
+      for (const p of processesUnder(target.root)) {
+        try {
+          process.kill(p.pid, "SIGKILL")
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    }
 
     const entries: ReadonlyArray<LogEntry> = log?.entries() ?? []
     const windowOf = (record: StepRecord) =>
