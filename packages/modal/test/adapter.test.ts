@@ -194,6 +194,7 @@ describe("error mapping and secrets", () => {
     assert.strictEqual(tag(grpc(6, "name taken")), "InvalidRequest")
     assert.strictEqual(tag(grpc(8, "maximum number of concurrent sandboxes")), "QuotaExceeded")
     assert.strictEqual(tag(grpc(8, "slow down")), "RateLimited")
+    assert.strictEqual(tag(grpc(8, "Rate limit exceeded, please try again later")), "RateLimited")
     assert.strictEqual(tag(grpc(14, "down")), "ProviderUnavailable")
     assert.strictEqual(tag(grpc(13, "oops")), "ProviderUnavailable")
     assert.strictEqual(tag(grpc(14, "down", "/modal.task_command_router.TaskCommandRouter/TaskExecStart")), "ProviderError")

@@ -123,6 +123,8 @@ export const fromSdkError = (error: unknown, ctx: ErrorContext): SandboxError =>
       case Status.RESOURCE_EXHAUSTED: {
         const hint = retryHint(error)
         if (hint !== undefined) return new RateLimited({ ...base, retryAfter: Duration.millis(Math.max(0, hint) * 1000) })
+        // "Rate limit exceeded" is throttling, not an account limit, though it says "limit".
+        if (/rate.?limit|too many requests/i.test(raw)) return new RateLimited(base)
         return /quota|limit|concurren|maximum/i.test(raw) ? new QuotaExceeded(base) : new RateLimited(base)
       }
       case Status.UNAVAILABLE:
