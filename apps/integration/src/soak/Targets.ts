@@ -200,7 +200,7 @@ interface EmulatorParts {
   readonly slowStart?: (ms: number) => void
   readonly settled?: () => Promise<void>
   readonly secrets: ReadonlyArray<string>
-  /** Modal's throttling is RESOURCE_EXHAUSTED with a retry hint; a bare 429 reads as a quota there. */
+  /** How a 429 is armed when the emulator's own helper says it better (Modal's throttling carries its hint in gRPC). */
   readonly rateLimit?: (route: string, fault: Extract<StepFault, { _tag: "rateLimit" }>) => void
 }
 
@@ -330,7 +330,11 @@ const makeModal = (root: string, credentials: Credentials) =>
       log: emulator.log,
       faults: emulator.faults,
       registry: emulator.registry,
-      rateLimit: (route, fault) => void grpc.throttleNext(route, fault.retryAfterSec ?? 0, fault.times),
+      // With a hint, Modal's throttling (RESOURCE_EXHAUSTED + RPCRetryPolicy); without, a bare 429 "Rate limit exceeded".
+      rateLimit: (route, fault) =>
+        void (fault.retryAfterSec === undefined
+          ? emulator.faults.rateLimitNext(route, { times: fault.times })
+          : grpc.throttleNext(route, fault.retryAfterSec, fault.times)),
       secrets: [emulator.credentials.tokenSecret]
     })
   })
