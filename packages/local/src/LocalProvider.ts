@@ -94,6 +94,16 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
         yield* Effect.logDebug(`sandkit local: cannot drop root privileges (${failure}); commands run as root`)
       }
     }
+    // A sandbox uid is an "other" user: below a parent it cannot enter, its own workspace is out of its reach (and the
+    // tier probes, cached per process, may have been made under another root), so commands keep the caller's uid.
+    const closed = dropPrivileges ? yield* Effect.promise(() => Store.closedAncestor(root)) : undefined
+    if (closed !== undefined) {
+      dropPrivileges = false
+      yield* Effect.logWarning(
+        `sandkit local: ${closed} cannot be entered by other users, so sandboxes under ${root} cannot run under uids of ` +
+          `their own; their commands run as root. Choose a root below a traversable directory, or chmod o+x ${closed}.`
+      )
+    }
     let tier: Tier
     if (requested === "auto") {
       const probe = yield* Effect.promise(() => detectTier(root, dropPrivileges ? probeUid : undefined))

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { SandboxProvider } from "@sandkit/core"
-import { Effect, Fiber, Layer, Stream } from "effect"
+import { makeProvider, SandboxProvider } from "@sandkit/core"
+import { Effect, Fiber, Layer, Logger, Stream } from "effect"
 import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -212,3 +212,31 @@ for (const isolation of ["auto", "process"] as const) {
       })))
   })
 }
+
+describe("local provider: a root other users cannot reach", () => {
+  const asRoot = process.getuid?.() === 0
+  if (!asRoot) console.log("skipped: per-sandbox uids need root; this host runs the tests as another user")
+  it.live.skipIf(!asRoot)("a root under a private parent gets a warning naming the parent; commands still run", () =>
+    Effect.gen(function*() {
+      const privateParent = mkdtempSync(join(tmpdir(), "sandkit-private-")) // mode 0700: other users cannot enter
+      const warnings: Array<string> = []
+      const logger = Logger.make((options) => {
+        if (options.logLevel === "Warn") warnings.push(String(options.message))
+      })
+      try {
+        const driver = yield* LocalProvider.make({ root: join(privateParent, "root") }).pipe(Effect.provide(Logger.layer([logger])))
+        assert.match(warnings.join("\n"), new RegExp(`${privateParent} cannot be entered by other users`))
+        const sandbox = yield* makeProvider(driver).createDetached()
+        assert.strictEqual((yield* sandbox.exec("echo relative paths work")).stdout, "relative paths work\n")
+        yield* sandbox.destroy
+        warnings.length = 0
+        // A fresh directory under the system temp dir (sticky, world-traversable) as the root itself: no warning.
+        const reachableRoot = mkdtempSync(join(tmpdir(), "sandkit-reachable-"))
+        yield* LocalProvider.make({ root: reachableRoot }).pipe(Effect.provide(Logger.layer([logger])))
+        rmSync(reachableRoot, { recursive: true, force: true })
+        assert.deepStrictEqual(warnings.filter((w) => w.includes("cannot be entered")), [], "no warning for a reachable root")
+      } finally {
+        rmSync(privateParent, { recursive: true, force: true })
+      }
+    }))
+})

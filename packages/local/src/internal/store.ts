@@ -7,7 +7,7 @@
  */
 import { constants } from "node:fs"
 import { chmod, chown, cp, lchown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
-import { join } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import type { Limits } from "./isolation.ts"
 
 export interface SandboxState {
@@ -41,6 +41,18 @@ const statePath = (root: string, id: string) => join(root, id, "state.json")
 export const ensureRoot = async (root: string, traversable: boolean): Promise<void> => {
   await mkdir(root, { recursive: true, mode: 0o700 })
   await chmod(root, traversable ? 0o711 : 0o700)
+}
+
+/**
+ * The first parent of `root` that other users cannot enter (no `o+x`), if any. A sandbox's own uid is such an other
+ * user: below such a parent, its commands can use relative paths but not the absolute path of their workspace.
+ */
+export const closedAncestor = async (root: string): Promise<string | undefined> => {
+  for (let dir = dirname(resolve(root)); ; dir = dirname(dir)) {
+    const mode = await stat(dir).then((s) => s.mode, () => undefined)
+    if (mode !== undefined && (mode & 0o001) === 0) return dir
+    if (dirname(dir) === dir) return undefined
+  }
 }
 
 export const createSandboxDirs = async (root: string, id: string, uid: number | undefined): Promise<void> => {
