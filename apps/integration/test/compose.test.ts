@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { fallback, RetryPolicy, roundRobin, SandboxProvider, type SandboxError, type SandboxProviderShape } from "@sandkit/core"
+import { failureOf, fastPolicy } from "@sandkit/emulators/testkit"
 import { Clock, Effect, Layer } from "effect"
 import {
   assertNothingLeft,
@@ -11,8 +12,6 @@ import {
   e2bLayer,
   EmulatedClouds,
   EmulatedCloudsLayer,
-  failureOf,
-  fastPolicy,
   makeAdvancingClock,
   runloopLayer
 } from "./emulatedClouds.ts"
@@ -141,7 +140,7 @@ describe("composition over emulated clouds (A = e2b, B = runloop)", () => {
             assert.strictEqual(clouds.e2b.log.count("create"), 1)
             assert.strictEqual(clouds.e2b.log.count("kill"), 1, "the sandbox A made but never readied is destroyed")
             assert.strictEqual(clouds.e2b.registry.size, 0)
-          }))).pipe(Effect.provideService(RetryPolicy, fastPolicy(2, 3)))
+          }))).pipe(Effect.provideService(RetryPolicy, fastPolicy(2, { readinessTries: 3 })))
         yield* usingComposite(fallback([e2bLayer(clouds), runloopLayer(clouds)]), (composite) => assertNothingLeft(clouds, composite))
       }))
 

@@ -2,14 +2,14 @@
  * Two emulated clouds for the cross-provider tests: E2B (has `runCode`, no snapshots) and Runloop (snapshots, no
  * `runCode`), each reached through its real adapter and official SDK. Also the small helpers those tests share: a
  * fast retry policy, a clock that can be moved forward while real time (and real sleeps) go on, and the after-test
- * check that nothing was left behind.
+ * check that nothing was left behind (`fastPolicy` and `failureOf` come from `@sandkit/emulators/testkit`).
  */
-import { makeReadiness, makeTransient, type SandboxError, type SandboxProviderShape } from "@sandkit/core"
+import type { SandboxProviderShape } from "@sandkit/core"
 import { E2bProvider } from "@sandkit/e2b"
 import { E2bEmulator } from "@sandkit/emulators/e2b"
 import { RunloopEmulator } from "@sandkit/emulators/runloop"
 import { RunloopProvider } from "@sandkit/runloop"
-import { Cause, Clock, Context, Effect, Exit, Layer, Redacted } from "effect"
+import { Clock, Context, Effect, Layer, Redacted } from "effect"
 
 /** Recognisable fake keys: a test can search every output for them. */
 export const E2B_KEY = "sk_test_SANDKIT_FAKE_e2b_5f1c9a"
@@ -51,12 +51,6 @@ export const runloopLayer = (clouds: Clouds) =>
     home: clouds.runloop.homeOf
   })
 
-/** `retries` transient retries 1 ms apart without jitter, quick readiness polls: fault tests stay fast. */
-export const fastPolicy = (retries: number, readinessTries = 50) => ({
-  transient: makeTransient({ base: "1 millis", factor: 1, maxRetries: retries, jitter: false }),
-  readiness: makeReadiness({ spacing: "10 millis", tries: readinessTries })
-})
-
 /**
  * The real clock, plus an offset that `advance` moves forward. Breakers read time from `Clock`, so a test can open the
  * reset window without waiting, while retry sleeps and network I/O keep running in real time (a `TestClock` would
@@ -76,14 +70,6 @@ export const makeAdvancingClock = Effect.gen(function*() {
   }
   return { clock, advance: (ms: number) => Effect.sync(() => void (offsetMs += ms)) }
 })
-
-/** The typed error an `Exit` failed with (a defect or a success is a test failure). */
-export const failureOf = <A>(exit: Exit.Exit<A, SandboxError>): SandboxError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure, got a success")
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag === "None") throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return error.value
-}
 
 /** After a test: no sandbox on either emulator nor in the composite's `list()`; knobs and logs reset. */
 export const assertNothingLeft = (clouds: Clouds, composite?: SandboxProviderShape) =>

@@ -15,7 +15,8 @@ import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@o
 import { assert, describe, it } from "@effect/vitest"
 import { RetryPolicy, SandboxProvider } from "@sandkit/core"
 import { Effect, Metric } from "effect"
-import { E2B_KEY, e2bLayer, EmulatedClouds, EmulatedCloudsLayer, failureOf, fastPolicy } from "./emulatedClouds.ts"
+import { failureOf, fastPolicy } from "@sandkit/emulators/testkit"
+import { E2B_KEY, e2bLayer, EmulatedClouds, EmulatedCloudsLayer } from "./emulatedClouds.ts"
 
 /** Values that must never reach telemetry: an env value, text inside a command, file contents (and the API key). */
 const ENV_SECRET = "envval_SANDKIT_FAKE_3b9e1f"
