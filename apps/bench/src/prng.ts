@@ -3,20 +3,12 @@
  * every round with it, so a run is reproducible from its seed.
  */
 
-/** A generator of uniform numbers in [0, 1). */
-export type Random = () => number
+import { type Random, seededRandom } from "@sandkit/emulators"
 
-/** mulberry32: 32-bit state, full period 2^32, good enough to shuffle a handful of providers reproducibly. */
-export const mulberry32 = (seed: number): Random => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export type { Random }
+
+/** mulberry32 (the emulators' seeded generator): good enough to shuffle a handful of providers reproducibly. */
+export const mulberry32 = seededRandom
 
 /** A uniform integer in [0, n). */
 export const randomInt = (random: Random, n: number): number => Math.floor(random() * n)

@@ -47,6 +47,21 @@ export const ANY_ROUTE = "*"
 /** A random number generator in [0, 1); inject a seeded one for reproducible latency draws. */
 export type Random = () => number
 
+/**
+ * A seeded `Random` (mulberry32: 32-bit state, period 2^32): reproducible fault plans, latency draws and orders from
+ * one printed seed. Not for anything secret.
+ */
+export const seededRandom = (seed: number): Random => {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
 const gaussian = (random: Random): number => {
   // Box-Muller; 1 - u keeps log away from 0.
   const u = 1 - random()

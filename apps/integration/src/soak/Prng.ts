@@ -3,8 +3,9 @@
  * scenario's index, so `--only K` rebuilds scenario K without generating the ones before it.
  */
 
-/** Uniform numbers in [0, 1). */
-export type Random = () => number
+import { type Random, seededRandom } from "@sandkit/emulators"
+
+export type { Random }
 
 /** splitmix32 finaliser: spreads nearby inputs (seed, seed + 1, …) over the whole 32-bit space. */
 const mix32 = (input: number): number => {
@@ -14,17 +15,8 @@ const mix32 = (input: number): number => {
   return (z ^ (z >>> 16)) >>> 0
 }
 
-/** mulberry32: 32 bits of state, plenty for drawing a few dozen choices per scenario. */
-export const mulberry32 = (seed: number): Random => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32 (the emulators' seeded generator): 32 bits of state, plenty for a few dozen choices per scenario. */
+export const mulberry32 = seededRandom
 
 /** The seed of scenario `index` of a run seeded with `seed`. */
 export const scenarioSeed = (seed: number, index: number): number => mix32(mix32(seed >>> 0) ^ mix32(index + 1))
