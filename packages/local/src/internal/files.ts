@@ -8,6 +8,7 @@ import { Effect, Stream } from "effect"
 import { execFile } from "node:child_process"
 import { chown, lstat, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
 import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path"
+import { privilegePrefix } from "./isolation.ts"
 
 const PROVIDER = "local"
 
@@ -74,11 +75,19 @@ export const resolveInWorkspace = (workspace: string, sandboxId: string, path: s
 const entryType = (info: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): FileEntry["type"] =>
   info.isSymbolicLink() ? "symlink" : info.isDirectory() ? "directory" : info.isFile() ? "file" : "other"
 
-/** `mkdir -p` as `uid`; false when that failed (the caller then fails with the file system's own error). */
+/**
+ * `mkdir -p` as `uid`, through `setpriv` as the sandbox's commands are (not `execFile`'s `uid` option, which Deno
+ * does not implement); false when that failed (the caller then falls back to mkdir + chown).
+ */
 const mkdirAs = async (uid: number, dir: string): Promise<boolean> => {
   if (await lstat(dir).then(() => true, () => false)) return true
+  const [command, ...args] = [...privilegePrefix(uid), "mkdir", "-p", "--", dir]
   return new Promise((resolve) => {
-    execFile("mkdir", ["-p", "--", dir], { uid, gid: uid }, (error) => resolve(error === null))
+    try {
+      execFile(command!, args, (error) => resolve(error === null))
+    } catch {
+      resolve(false)
+    }
   })
 }
 

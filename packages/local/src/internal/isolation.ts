@@ -59,7 +59,7 @@ const limitPrefix = (limits: Limits | undefined): ReadonlyArray<string> => {
 }
 
 /** `setpriv --reuid=… -- ` to leave root before anything untrusted runs. */
-const privilegePrefix = (uid: number | undefined): ReadonlyArray<string> =>
+export const privilegePrefix = (uid: number | undefined): ReadonlyArray<string> =>
   uid === undefined
     ? []
     : [findExecutable("setpriv") ?? "setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--"]
