@@ -20,6 +20,7 @@ import { type ModalOptions, resolveConfig, wholeSecondsMs } from "./internal/con
 import { pollState } from "./internal/commands.ts"
 import { fromSdkError, PROVIDER } from "./internal/errors.ts"
 import {
+  CREATE_TAG,
   CREATED_TAG,
   type Deps,
   EXPIRES_TAG,
@@ -77,7 +78,9 @@ const createParams = (spec: ResolvedSpec, lifetimeMs: number, tags: Record<strin
       ...(spec.env === undefined ? {} : { env: { ...spec.env } }),
       ...(spec.network?.outbound === false ? { blockNetwork: true } : {}),
       ...(encryptedPorts.length === 0 ? {} : { encryptedPorts: [...encryptedPorts] }),
-      ...(spec.name === undefined ? {} : { name: spec.name }),
+      // Modal's sandbox name, unique among the app's running sandboxes, is what finds a sandbox whose create answer
+      // was lost: the user's name (which `connect` looks up), else a hidden one of ours (≤ 64 chars, [A-Za-z0-9._-]).
+      name: spec.name ?? `sandkit-${globalThis.crypto.randomUUID()}`,
       tags
     }
     return params
@@ -146,6 +149,24 @@ export const make = (options: ModalOptions): Effect.Effect<SandboxDriver, never,
 
     const terminate = (sdk: SdkSandbox) => Effect.ignore(call("destroy", () => sdk.terminate(), sdk.sandboxId))
 
+    /**
+     * A create whose every answer was lost (reset after the server made it, deadline, unavailable) may have left a
+     * running sandbox nothing names. Find it by the name sent with the request and terminate it, but only if it
+     * carries this request's `CREATE_TAG` (a same-named sandbox of someone else's stays). A refusal (throttling,
+     * quota, invalid) made nothing, so there is nothing to look for.
+     */
+    const destroyLostCreate = (error: SandboxError, name: string | undefined, nonce: string): Effect.Effect<void> => {
+      if (error._tag !== "ProviderUnavailable" || name === undefined) return Effect.void
+      const environment = config.environment === undefined ? {} : { environment: config.environment }
+      return Effect.gen(function*() {
+        const found = yield* retried(call("create", () => client.sandboxes.fromName(config.appName, name, environment)))
+        const tags = yield* retried(call("tags", () => found.getTags(), found.sandboxId))
+        if (tags[CREATE_TAG] !== nonce) return
+        yield* retried(call("destroy", () => found.terminate(), found.sandboxId))
+        found.detach()
+      }).pipe(Effect.ignore)
+    }
+
     const create = (spec: ResolvedSpec): Effect.Effect<DriverSandbox, SandboxError> =>
       Effect.gen(function*() {
         const lifetimeMs = wholeSecondsMs(spec.lifetime?.maxLifetime === undefined ? config.defaultLifetimeMs : toMillis(spec.lifetime.maxLifetime))
@@ -159,13 +180,16 @@ export const make = (options: ModalOptions): Effect.Effect<SandboxDriver, never,
           [CREATED_TAG]: String(now),
           [EXPIRES_TAG]: String(now + lifetimeMs),
           [IMAGE_TAG]: image,
+          [CREATE_TAG]: globalThis.crypto.randomUUID(),
           ...(spec.name === undefined ? {} : { [NAME_TAG]: spec.name })
         }
         const params = { ...yield* createParams(spec, lifetimeMs, tags, config.encryptedPorts), ...(known === undefined ? {} : { workdir: known }) }
         const forApp = yield* appOf
         const built = yield* (spec.template !== undefined ? retried(templateOf(spec.template)) : imageOf(image, forApp))
         // The SDK re-sends this one RPC with the same idempotency key on transient failures (see internal/client.ts).
-        const sdk = yield* call("create", () => client.sandboxes.create(forApp, built, params))
+        const sdk = yield* call("create", () => client.sandboxes.create(forApp, built, params)).pipe(
+          Effect.tapError((error) => destroyLostCreate(error, params.name, tags[CREATE_TAG]!))
+        )
         if (known !== undefined) return attach(sdk, { ...infoOf(sdk.sandboxId, tags), createdAt: new Date(now) })
         // From here a sandbox exists: any failure (or interruption) terminates it.
         return yield* Effect.gen(function*() {

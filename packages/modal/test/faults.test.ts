@@ -117,6 +117,55 @@ describe("modal faults (emulated)", () => {
         yield* expectClean(emulator, provider)
       }))
 
+    it.effect("every create answer lost (4 keyed attempts, each reset after the server made it): found by its hidden name and terminated", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        yield* provider.list()
+        emulator.log.clear()
+        emulator.faults.resetNext("SandboxCreateV2", { midStream: true, times: 4 })
+        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
+        assert.strictEqual(error._tag, "ProviderUnavailable")
+        assert.strictEqual(emulator.calls("SandboxCreateV2").length, 4, "the SDK's 1 + 3 keyed attempts; the core never re-sends a create")
+        assert.strictEqual(emulator.calls("SandboxGetFromNameV2").length, 1)
+        assert.strictEqual(emulator.calls("SandboxTerminateV2").length, 1)
+        assert.deepStrictEqual(emulator.registry.ids(), [])
+        yield* expectClean(emulator, provider)
+      }))
+
+    it.effect("every create answer lost for a named sandbox: found by the user's name, terminated; the name is free again", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        emulator.faults.resetNext("SandboxCreateV2", { midStream: true, times: 4 })
+        const error = failureOf(yield* Effect.exit(provider.createDetached({ name: "lost-answers" }).pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
+        assert.strictEqual(error._tag, "ProviderUnavailable")
+        assert.deepStrictEqual(emulator.registry.ids(), [])
+        yield* Effect.scoped(Effect.gen(function*() {
+          const sandbox = yield* provider.create({ name: "lost-answers" })
+          assert.strictEqual(sandbox.info.name, "lost-answers")
+          assert.notInclude(Object.keys(sandbox.info.labels), "sandkit.create", "the create id stays hidden")
+        }))
+        yield* expectClean(emulator, provider)
+      }))
+
+    it.effect("a create refused before anything was made (UNAVAILABLE, no answer lost): the lookup finds nothing and touches nothing", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const provider = yield* providerFor(emulator)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const other = yield* provider.create({ name: "taken" })
+          emulator.log.clear()
+          ModalEmulator.grpcFaults(emulator.faults).unavailableNext("SandboxCreateV2", 4)
+          const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
+          assert.strictEqual(error._tag, "ProviderUnavailable")
+          assert.strictEqual(emulator.calls("SandboxGetFromNameV2").length, 1)
+          assert.strictEqual(emulator.calls("SandboxTerminateV2").length, 0)
+          assert.deepStrictEqual(emulator.registry.ids(), [other.id])
+        }))
+        yield* expectClean(emulator, provider)
+      }))
+
     it.effect("throttled create and an UNAVAILABLE app lookup: retried by the core schedule, one sandbox", () =>
       Effect.gen(function*() {
         const emulator = yield* Emulator

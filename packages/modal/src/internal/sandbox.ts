@@ -18,7 +18,9 @@ export const WORKDIR_TAG = "sandkit.workdir"
 export const CREATED_TAG = "sandkit.created"
 export const EXPIRES_TAG = "sandkit.expires"
 export const IMAGE_TAG = "sandkit.image"
-const INTERNAL: ReadonlySet<string> = new Set([NAME_TAG, WORKDIR_TAG, CREATED_TAG, EXPIRES_TAG, IMAGE_TAG])
+/** One id per create request: a sandbox found by name after a lost create answer is terminated only if it carries it. */
+export const CREATE_TAG = "sandkit.create"
+const INTERNAL: ReadonlySet<string> = new Set([NAME_TAG, WORKDIR_TAG, CREATED_TAG, EXPIRES_TAG, IMAGE_TAG, CREATE_TAG])
 
 /** `/a/b` + `c/../d` → `/a/b/d`. */
 export const joinPath = (base: string, path: string): string => {
