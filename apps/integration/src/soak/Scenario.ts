@@ -70,21 +70,13 @@ export interface Scenario {
 export const MAX_RETRIES = 3
 
 /** Faults that only make sense on a given operation. */
-const createFault = (draw: Draw, provider: ProviderName): StepFault | undefined =>
+const createFault = (draw: Draw): StepFault | undefined =>
   draw.weighted<() => StepFault | undefined>([
     [() => undefined, 30],
     [() => ({ _tag: "quota" }), 10],
     [() => ({ _tag: "slowReadiness", delayMs: draw.int(20, 400) }), 15],
-    [() => (provider === "modal" ? capLostCreates(requestFault(draw)) : requestFault(draw)), 45]
+    [() => requestFault(draw), 45]
   ])()
-
-/**
- * Known limit, not modelled: Modal's SDK re-sends a create with one idempotency key (4 attempts), so a lost answer is
- * recovered by the next attempt; but when every attempt's answer is lost the sandbox exists and nothing names it —
- * the SDK cannot tag a sandbox at creation, so it cannot be looked up the way E2B, Daytona and Runloop now do.
- */
-const capLostCreates = (fault: StepFault): StepFault =>
-  fault._tag === "reset" && fault.midStream ? { ...fault, times: Math.min(fault.times, MAX_RETRIES) } : fault
 
 /** A request-level fault; at most `MAX_RETRIES + 1` times so it sometimes outlasts the schedule. */
 const requestFault = (draw: Draw): StepFault =>
@@ -116,7 +108,7 @@ export const generate = (runSeed: number, index: number, providers: ReadonlyArra
   const emulated = provider !== "local"
   const length = draw.int(1, 5)
   const steps: Array<Step> = []
-  const create = emulated ? createFault(draw, provider) : undefined
+  const create = emulated ? createFault(draw) : undefined
   steps.push({ op: "create", fault: create })
   for (let i = 0; i < length; i++) {
     const op = draw.pick(OPERATIONS)
