@@ -30,6 +30,9 @@ export interface SoakOptions {
   readonly print?: (line: string) => void
 }
 
+/** After this long a scenario is reported as stalled (it keeps running; the report says which one and how to replay it). */
+const STALL_SECONDS = 30
+
 export const defaultReproduce = (seed: number, providers: ReadonlyArray<ProviderName>) => (index: number): string =>
   `pnpm soak --seed ${seed} --only ${index}${providers.join(",") === PROVIDERS.join(",") ? "" : ` --providers ${providers.join(",")}`}`
 
@@ -62,7 +65,13 @@ export const runSoak = (options: SoakOptions): Effect.Effect<Summary, unknown> =
         Effect.forEach(laneIndices, (index) =>
           Effect.gen(function*() {
             const scenario = generate(options.seed, index, providers)
-            const result = yield* runScenario(targets.get(name)!, scenario, runTag)
+            // A scenario that hangs would only show as the whole run timing out: name it while it still runs.
+            const stalled = setTimeout(() => {
+              print(`… scenario ${index} (${describeScenario(scenario)}) still running after ${STALL_SECONDS} s; reproduce: ${reproduce(index)}`)
+            }, STALL_SECONDS * 1000)
+            const result = yield* runScenario(targets.get(name)!, scenario, runTag).pipe(
+              Effect.ensuring(Effect.sync(() => clearTimeout(stalled)))
+            )
             results.push(result)
             done++
             if (result.violations.length > 0) {
