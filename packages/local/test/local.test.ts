@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { makeProvider, SandboxProvider } from "@sandkit/core"
-import { Effect, Fiber, Layer, Logger, Stream } from "effect"
+import { Effect, Exit, Fiber, Layer, Logger, Stream } from "effect"
 import { execFile } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll } from "vitest"
+import { makeFiles } from "../src/internal/files.ts"
 import { LocalProvider } from "../src/index.ts"
 
 const root = mkdtempSync(join(tmpdir(), "sandkit-local-test-"))
@@ -238,5 +239,32 @@ describe("local provider: a root other users cannot reach", () => {
       } finally {
         rmSync(privateParent, { recursive: true, force: true })
       }
+    }))
+})
+
+describe("local files: a write racing destroy", () => {
+  it.live("never brings a removed workspace back (it would outlive its sandbox on disk)", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "sandkit-race-"))
+      const workspace = join(dir, "workspace")
+      const files = makeFiles(workspace, "local-race")
+      const data = new TextEncoder().encode("late")
+      let revived = 0
+      // Destroy removes the workspace while writes are on their way, at varying points of their path checks.
+      for (let round = 0; round < 100; round++) {
+        mkdirSync(workspace)
+        const writes = Effect.runPromiseExit(
+          Effect.all(Array.from({ length: 4 }, (_, i) => files.write(`r${round}/n${i}/deeper/b.txt`, data)), { concurrency: "unbounded" })
+        )
+        yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, round % 4)))
+        rmSync(workspace, { recursive: true, force: true })
+        yield* Effect.promise(() => writes)
+        if (existsSync(workspace)) {
+          revived++
+          rmSync(workspace, { recursive: true, force: true })
+        }
+      }
+      rmSync(dir, { recursive: true, force: true })
+      assert.strictEqual(revived, 0, "rounds in which a late write re-created the removed workspace")
     }))
 })

@@ -7,7 +7,7 @@ import { FileNotFound, InvalidRequest, PermissionDenied, ProviderError } from "@
 import { Effect, Stream } from "effect"
 import { execFile } from "node:child_process"
 import { chown, lstat, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
-import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path"
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path"
 import { privilegePrefix } from "./isolation.ts"
 
 const PROVIDER = "local"
@@ -100,12 +100,16 @@ export const makeFiles = (workspace: string, sandboxId: string, owner?: number):
     // Made by the sandbox's own uid when there is one: a directory made by root and given away after was, for a
     // moment, one the sandbox could not write in (a sandboxed `mkdir -p d && mkfifo d/f` racing a write failed).
     if (owner !== undefined && await mkdirAs(owner, dir) && (await stat(dir)).uid === owner) return
-    const first = await mkdir(dir, { recursive: true })
-    if (owner === undefined || first === undefined) return
-    // chown every directory mkdir created, from the first one down to `dir`.
-    for (let path = dir; ; path = dirname(path)) {
-      await chown(path, owner, owner)
-      if (path === first || path === dirname(path)) break
+    // One level at a time below the workspace, never the workspace itself: a write racing the sandbox's destroy must
+    // fail (ENOENT) rather than bring the removed workspace back, where it would outlive the sandbox on disk.
+    let path = workspace
+    for (const part of relative(workspace, dir).split(sep).filter((p) => p !== "" && p !== ".")) {
+      path = join(path, part)
+      const made = await mkdir(path).then(() => true, (error: NodeJS.ErrnoException) => {
+        if (error.code === "EEXIST") return false
+        throw error
+      })
+      if (made && owner !== undefined) await chown(path, owner, owner)
     }
   }
   const writeOwned = async (path: string, data: Uint8Array) => {
