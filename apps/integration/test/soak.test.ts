@@ -34,6 +34,8 @@ describe("fault soak (bounded)", () => {
       const summary = yield* runSoak({
         seed: SEED,
         scenarios: SCENARIOS,
+        // About 20 s on an idle 2-core machine; on a loaded one, stop starting scenarios in time (at least 200 must run).
+        budgetMs: 110_000,
         print: (line) => console.log(line)
       })
       console.log([`soak seed ${SEED}`, ...formatSummary(summary)].join("\n"))

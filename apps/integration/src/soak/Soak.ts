@@ -28,6 +28,11 @@ export interface SoakOptions {
   readonly reproduce?: (index: number) => string
   /** Where progress lines go (default: nowhere). */
   readonly print?: (line: string) => void
+  /**
+   * Stop starting scenarios after this many milliseconds (default: no limit). A bounded run on a loaded machine then
+   * ends on time with fewer scenarios, which the summary counts, instead of running into its caller's timeout.
+   */
+  readonly budgetMs?: number
 }
 
 /** After this long a scenario is reported as stalled (it keeps running; the report says which one and how to replay it). */
@@ -56,6 +61,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<Summary, unknown> =
     const results: Array<ScenarioResult> = []
     let secrets: ReadonlyArray<string> = options.apiKey === undefined ? [] : [options.apiKey]
     let done = 0
+    let notStarted = 0
     const every = Math.max(1, Math.floor(indices.length / 20))
 
     yield* Effect.scoped(Effect.gen(function*() {
@@ -64,6 +70,10 @@ export const runSoak = (options: SoakOptions): Effect.Effect<Summary, unknown> =
       yield* Effect.forEach([...lanes], ([name, laneIndices]) =>
         Effect.forEach(laneIndices, (index) =>
           Effect.gen(function*() {
+            if (options.budgetMs !== undefined && Date.now() - started > options.budgetMs) {
+              notStarted++
+              return
+            }
             const scenario = generate(options.seed, index, providers)
             // A scenario that hangs would only show as the whole run timing out: name it while it still runs.
             const stalled = setTimeout(() => {
@@ -85,6 +95,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<Summary, unknown> =
           }), { discard: true }), { concurrency: options.concurrency ?? lanes.size, discard: true })
     }))
 
+    if (notStarted > 0) print(`time budget of ${options.budgetMs! / 1000} s reached: ${notStarted} scenarios not started`)
     // Once every target is stopped, this process has no child left that it did not have before.
     const runViolations: Array<Violation> = []
     for (let i = 0; i < 100; i++) {
