@@ -88,3 +88,17 @@ export const fieldOf = (thrown: unknown, key: string): unknown =>
 /** The text of a thrown value: an `Error`'s message, a string as is, anything else as JSON. */
 export const messageOfThrown = (thrown: unknown): string =>
   thrown instanceof Error ? thrown.message : typeof thrown === "string" ? thrown : JSON.stringify(thrown) ?? String(thrown)
+
+/**
+ * A POSIX path inside a sandbox: `path` resolved against `base` (`/a/b` + `c/../d` → `/a/b/d`); an absolute `path`
+ * wins. Pure string work, never the host's path module: the sandbox's file system is not the host's.
+ */
+export const joinSandboxPath = (base: string, path: string): string => {
+  const parts: Array<string> = []
+  for (const part of (path.startsWith("/") ? path : `${base}/${path}`).split("/")) {
+    if (part === "" || part === ".") continue
+    if (part === "..") parts.pop()
+    else parts.push(part)
+  }
+  return "/" + parts.join("/")
+}

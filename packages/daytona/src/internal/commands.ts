@@ -11,7 +11,7 @@
  * (`write` uploads chunk N and its `N.done` marker in one request) until an `eof` file appears.
  */
 import type { Command, ExecEvent, ExecOptions, ExecResult, OutputChunk, SandboxError, SandboxProcess, SpawnOptions } from "@sandkit/core"
-import { CommandTimeout, ProviderError, toMillis } from "@sandkit/core"
+import { CommandTimeout, ProviderError, toMillis, joinSandboxPath } from "@sandkit/core"
 import type { Sandbox as SdkSandbox } from "@daytonaio/sdk"
 import { Cause, Deferred, Effect, Exit, Queue, Schedule, type Scope, Semaphore, Stream } from "effect"
 import { Buffer } from "node:buffer"
@@ -72,16 +72,8 @@ const randomHex = (bytes: number) => {
   return Array.from(data, (b) => b.toString(16).padStart(2, "0")).join("")
 }
 
-/** `/a/b` + `c/../d` → `/a/b/d`; an absolute `path` wins. */
-export const joinPath = (base: string, path: string): string => {
-  const parts: Array<string> = []
-  for (const part of (path.startsWith("/") ? path : `${base}/${path}`).split("/")) {
-    if (part === "" || part === ".") continue
-    if (part === "..") parts.pop()
-    else parts.push(part)
-  }
-  return "/" + parts.join("/")
-}
+/** A path inside the sandbox, resolved against `base` (core's `joinSandboxPath`). */
+export const joinPath = joinSandboxPath
 
 /** The command in its directory with its env, as the body of a subshell. */
 export const commandBody = (command: Command, cwd: string, env: Readonly<Record<string, string>> | undefined): string => {

@@ -4,7 +4,7 @@
  * the sandbox's home from it (`Stat("")` resolves to the default workdir), which `info.workdir` reports.
  */
 import type { DriverSandbox, SandboxError, SandboxInfo, SandboxNotFound, SandboxState } from "@sandkit/core"
-import { awaitReadiness, ProviderUnavailable, toMillis } from "@sandkit/core"
+import { awaitReadiness, ProviderUnavailable, toMillis, joinSandboxPath } from "@sandkit/core"
 import { Sandbox as SdkSandbox } from "@e2b/code-interpreter"
 import { Effect, Stream } from "effect"
 import type { Api, Connection, Detail } from "./api.ts"
@@ -33,16 +33,8 @@ export interface Deps {
 const stateOf = (state: string): SandboxState =>
   state === "running" ? "running" : state === "paused" ? "paused" : state === "killed" ? "stopped" : "unknown"
 
-/** `/a/b` + `c/../d` → `/a/b/d`. */
-export const joinPath = (base: string, path: string): string => {
-  const parts: Array<string> = []
-  for (const part of (path.startsWith("/") ? path : `${base}/${path}`).split("/")) {
-    if (part === "" || part === ".") continue
-    if (part === "..") parts.pop()
-    else parts.push(part)
-  }
-  return "/" + parts.join("/")
-}
+/** A path inside the sandbox, resolved against `base` (core's `joinSandboxPath`). */
+export const joinPath = joinSandboxPath
 
 export const labelsOf = (metadata: Readonly<Record<string, string>> | undefined): Record<string, string> => {
   const labels: Record<string, string> = {}

@@ -5,7 +5,7 @@
  * readiness check (the sandbox accepts commands).
  */
 import type { DriverSandbox, SandboxError, SandboxInfo } from "@sandkit/core"
-import { awaitReadiness, ProviderError, SandboxNotFound } from "@sandkit/core"
+import { awaitReadiness, ProviderError, SandboxNotFound, joinSandboxPath } from "@sandkit/core"
 import type { Sandbox as SdkSandbox } from "modal"
 import { Effect } from "effect"
 import * as Commands from "./commands.ts"
@@ -22,16 +22,8 @@ export const IMAGE_TAG = "sandkit.image"
 export const CREATE_TAG = "sandkit.create"
 const INTERNAL: ReadonlySet<string> = new Set([NAME_TAG, WORKDIR_TAG, CREATED_TAG, EXPIRES_TAG, IMAGE_TAG, CREATE_TAG])
 
-/** `/a/b` + `c/../d` → `/a/b/d`. */
-export const joinPath = (base: string, path: string): string => {
-  const parts: Array<string> = []
-  for (const part of (path.startsWith("/") ? path : `${base}/${path}`).split("/")) {
-    if (part === "" || part === ".") continue
-    if (part === "..") parts.pop()
-    else parts.push(part)
-  }
-  return "/" + parts.join("/")
-}
+/** A path inside the sandbox, resolved against `base` (core's `joinSandboxPath`). */
+export const joinPath = joinSandboxPath
 
 const dateOf = (value: string | undefined): Date | undefined => {
   const ms = Number(value)

@@ -13,7 +13,7 @@
  *   `environment_variables`; `name` → the devbox name.
  */
 import type { ResolvedSpec, SandboxInfo, SandboxSpecInput, SandboxState, SizeName } from "@sandkit/core"
-import { InvalidRequest, toMillis, Unsupported } from "@sandkit/core"
+import { InvalidRequest, toMillis, Unsupported, joinSandboxPath } from "@sandkit/core"
 import { Effect } from "effect"
 import type { CreateParams, DevboxStatus, DevboxView } from "./api.ts"
 import { PROVIDER } from "./errors.ts"
@@ -33,16 +33,8 @@ const MAX_KEEP_ALIVE_SECONDS = 172_800
 /** POSIX single quotes. */
 export const quote = (arg: string): string => /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`
 
-/** `/a/b` + `c/../d` → `/a/b/d`. */
-export const joinPath = (base: string, path: string): string => {
-  const parts: Array<string> = []
-  for (const part of (path.startsWith("/") ? path : `${base}/${path}`).split("/")) {
-    if (part === "" || part === ".") continue
-    if (part === "..") parts.pop()
-    else parts.push(part)
-  }
-  return "/" + parts.join("/")
-}
+/** A path inside the sandbox, resolved against `base` (core's `joinSandboxPath`). */
+export const joinPath = joinSandboxPath
 
 const invalid = (message: string) => new InvalidRequest({ provider: PROVIDER, field: "spec", message })
 
