@@ -7,6 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll } from "vitest"
 import { makeFiles } from "../src/internal/files.ts"
+import { removeRacingWrites } from "../src/internal/store.ts"
 import { LocalProvider } from "../src/index.ts"
 
 const root = mkdtempSync(join(tmpdir(), "sandkit-local-test-"))
@@ -257,7 +258,8 @@ describe("local files: a write racing destroy", () => {
           Effect.all(Array.from({ length: 4 }, (_, i) => files.write(`r${round}/n${i}/deeper/b.txt`, data)), { concurrency: "unbounded" })
         )
         yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, round % 4)))
-        rmSync(workspace, { recursive: true, force: true })
+        // As destroy does it (a plain recursive rm can itself fail with ENOTEMPTY against these writes).
+        yield* Effect.promise(() => removeRacingWrites(workspace, join(dir, ".removing")))
         yield* Effect.promise(() => writes)
         if (existsSync(workspace)) {
           revived++

@@ -7,7 +7,7 @@
  */
 import { constants } from "node:fs"
 import { chmod, chown, cp, lchown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
-import { dirname, join, resolve } from "node:path"
+import { basename, dirname, join, resolve } from "node:path"
 import type { Limits } from "./isolation.ts"
 
 export interface SandboxState {
@@ -124,10 +124,27 @@ export const recordedPids = async (root: string, id: string): Promise<ReadonlyAr
   }
 }
 
+/**
+ * Remove a directory that writes may still be racing into. A recursive `rm` alone can fail with ENOTEMPTY when a
+ * write creates an entry between its listing and its rmdir; a rename is atomic, and writes resolve paths by name, so
+ * after the move no new write can reach the tree (at most one already inside a syscall can land in it).
+ */
+export const removeRacingWrites = async (dir: string, graveyard: string): Promise<void> => {
+  await mkdir(graveyard, { recursive: true, mode: 0o700 })
+  const grave = join(graveyard, `${basename(dir)}-${process.pid}-${Math.random().toString(36).slice(2)}`)
+  try {
+    await rename(dir, grave)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return
+    throw error
+  }
+  await rm(grave, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 })
+}
+
 /** Remove the state first (so the sandbox stops being listed at once), then the directory. */
 export const removeSandbox = async (root: string, id: string, uid?: number): Promise<void> => {
   await rm(statePath(root, id), { force: true })
-  await rm(sandboxDir(root, id), { recursive: true, force: true, maxRetries: 3 })
+  await removeRacingWrites(sandboxDir(root, id), join(root, ".removing"))
   if (uid !== undefined) await releaseUid(root, uid)
 }
 
