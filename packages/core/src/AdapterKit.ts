@@ -102,3 +102,37 @@ export const joinSandboxPath = (base: string, path: string): string => {
   }
   return "/" + parts.join("/")
 }
+
+/**
+ * How runtimes and HTTP clients report a connection that dropped or was refused (undici, node:http and http2, Bun,
+ * Deno), in an error's message, `code` or `type`. Such a failure says nothing about the request: it is transient.
+ */
+export const LOST_CONNECTION_MARKERS: ReadonlyArray<string> = [
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "UND_ERR_SOCKET",
+  "socket hang up",
+  "fetch failed",
+  "terminated",
+  "other side closed",
+  "connection closed",
+  "connection reset",
+  "Connection refused",
+  "network error",
+  "Network connection lost",
+  "The socket connection was closed unexpectedly",
+  "error reading a body from connection"
+]
+
+/**
+ * Whether `thrown`, or a `cause` below it (SDKs wrap the transport's error, up to 5 levels deep here), reports a lost
+ * connection: one of `LOST_CONNECTION_MARKERS`, or of a provider's `extraMarkers`, in its message, code or type.
+ */
+export const isLostConnection = (thrown: unknown, extraMarkers: ReadonlyArray<string> = []): boolean => {
+  for (let error = thrown, depth = 0; depth < 5 && typeof error === "object" && error !== null; error = fieldOf(error, "cause"), depth++) {
+    const text = ["message", "code", "type"].map((key) => String(fieldOf(error, key) ?? "")).join(" ")
+    if (LOST_CONNECTION_MARKERS.some((m) => text.includes(m)) || extraMarkers.some((m) => text.includes(m))) return true
+  }
+  return false
+}

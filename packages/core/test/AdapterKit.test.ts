@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration } from "effect"
-import { OutputCollector, parseRetryAfter, redactSecrets } from "../src/index.ts"
+import { isLostConnection, OutputCollector, parseRetryAfter, redactSecrets } from "../src/index.ts"
 
 describe("OutputCollector", () => {
   it("keeps up to the limit, drops the rest and says so", () => {
@@ -34,5 +34,23 @@ describe("redactSecrets", () => {
     const text = "key sk-live-123456 token abc Bearer xyz.123 and e2b_abcdefgh1234"
     const out = redactSecrets(text, ["sk-live-123456", "abc"], [/e2b_[A-Za-z0-9]{8,}/g, [/(Bearer\s+)\S+/g, "$1<redacted>"]])
     assert.strictEqual(out, "key <redacted> token abc Bearer <redacted> and <redacted>")
+  })
+})
+
+describe("isLostConnection", () => {
+  it("finds a dropped connection in the message, code or type of the error or of a cause below it", () => {
+    assert.isTrue(isLostConnection(new TypeError("fetch failed")))
+    assert.isTrue(isLostConnection({ code: "ECONNRESET" }))
+    assert.isTrue(isLostConnection({ type: "system", message: "x", cause: { cause: Object.assign(new Error("read"), { code: "EPIPE" }) } }))
+    assert.isTrue(isLostConnection({ message: "stream was closed" }, ["stream was closed"]), "a provider's own marker")
+  })
+  it("is false for other failures, for non-objects and below 5 levels of causes", () => {
+    assert.isFalse(isLostConnection(new Error("404 not found")))
+    assert.isFalse(isLostConnection("ECONNRESET"), "a bare string is not an error object")
+    assert.isFalse(isLostConnection(undefined))
+    assert.isFalse(isLostConnection({ message: "stream was closed" }), "not a marker unless the provider says so")
+    let deep: unknown = { code: "ECONNRESET" }
+    for (let i = 0; i < 5; i++) deep = { message: "wrapped", cause: deep }
+    assert.isFalse(isLostConnection(deep))
   })
 })

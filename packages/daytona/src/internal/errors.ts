@@ -19,6 +19,7 @@ import {
   type SandboxError,
   SandboxNotFound,
   fieldOf,
+  isLostConnection,
   messageOfThrown,
   parseRetryAfter,
   redactSecrets
@@ -82,30 +83,8 @@ const headerOf = (error: unknown, name: string): unknown => {
   return (headers as Record<string, unknown>)[name] ?? (headers as Record<string, unknown>)[name.toLowerCase()]
 }
 
-const CONNECTION_LOST = [
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "socket hang up",
-  "fetch failed",
-  "terminated",
-  "other side closed",
-  "network error",
-  "Network Error",
-  "WebSocket error",
-  "Unexpected server response",
-  "connection closed",
-  "connection reset"
-]
-
-const lostConnection = (error: unknown, depth = 0): boolean => {
-  if (depth > 4 || typeof error !== "object" || error === null) return false
-  const text = `${String(field(error, "message") ?? "")} ${String(field(error, "code") ?? "")}`
-  return CONNECTION_LOST.some((m) => text.includes(m)) || lostConnection(field(error, "cause"), depth + 1)
-}
+/** How axios and the toolbox WebSocket say the connection is gone, besides the common markers. */
+const DAYTONA_LOST_CONNECTION = ["ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "Network Error", "WebSocket error", "Unexpected server response"]
 
 const STATUS_OF_NAME: Readonly<Record<string, number>> = {
   DaytonaValidationError: 400,
@@ -182,6 +161,6 @@ export const fromSdkError = (error: unknown, ctx: ErrorContext): SandboxError =>
   }
   if (status !== undefined && status >= 500) return new ProviderUnavailable({ ...base, status })
   if (status !== undefined) return new ProviderError({ ...base, status })
-  if (lostConnection(error)) return new ProviderUnavailable(base)
+  if (isLostConnection(error, DAYTONA_LOST_CONNECTION)) return new ProviderUnavailable(base)
   return new ProviderError(base)
 }

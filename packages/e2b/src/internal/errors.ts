@@ -18,6 +18,7 @@ import {
   type SandboxError,
   SandboxNotFound,
   fieldOf,
+  isLostConnection,
   messageOfThrown,
   parseRetryAfter,
   redactSecrets,
@@ -96,30 +97,6 @@ export const fromStatus = (
   }
 }
 
-const CONNECTION_LOST = [
-  "fetch failed",
-  "terminated",
-  "other side closed",
-  "socket hang up",
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "UND_ERR_SOCKET",
-  "The socket connection was closed unexpectedly",
-  "error reading a body from connection",
-  "connection closed",
-  "connection reset",
-  "Connection refused",
-  "network error",
-  "Network connection lost"
-]
-
-const lostConnection = (error: unknown, depth = 0): boolean => {
-  if (depth > 4 || typeof error !== "object" || error === null) return false
-  const text = `${String(field(error, "message") ?? "")} ${String(field(error, "code") ?? "")}`
-  return CONNECTION_LOST.some((m) => text.includes(m)) || lostConnection(field(error, "cause"), depth + 1)
-}
-
 /** Connect (gRPC) status codes, as `@connectrpc/connect` numbers them. */
 const connectCode = {
   Canceled: 1,
@@ -192,6 +169,6 @@ export const fromSdkError = (error: unknown, ctx: ErrorContext): SandboxError =>
     if (status === 404) return notFound()
     return fromStatus(status, message, ctx)
   }
-  if (lostConnection(error)) return new ProviderUnavailable(base)
+  if (isLostConnection(error)) return new ProviderUnavailable(base)
   return new ProviderError(base)
 }

@@ -21,6 +21,7 @@ import {
   type SandboxError,
   SandboxNotFound,
   fieldOf,
+  isLostConnection,
   messageOfThrown,
   redactSecrets,
   type SecretSource
@@ -119,32 +120,8 @@ export const fromStatus = (
   }
 }
 
-const CONNECTION_LOST = [
-  "terminated",
-  "other side closed",
-  "socket hang up",
-  "premature close",
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ERR_HTTP2",
-  "NGHTTP2",
-  "stream was closed",
-  "Session closed",
-  "connection closed",
-  "connection reset",
-  "Connection refused",
-  "network error",
-  "fetch failed",
-  "The socket connection was closed unexpectedly",
-  "error reading a body from connection"
-]
-
-const lostConnection = (error: unknown, depth = 0): boolean => {
-  if (depth > 4 || typeof error !== "object" || error === null) return false
-  const text = `${String(field(error, "message") ?? "")} ${String(field(error, "code") ?? "")} ${String(field(error, "type") ?? "")}`
-  return CONNECTION_LOST.some((m) => text.includes(m)) || lostConnection(field(error, "cause"), depth + 1)
-}
+/** How an HTTP/2 session and a cut stream say the connection is gone, besides the common markers. */
+const RUNLOOP_LOST_CONNECTION = ["premature close", "ERR_HTTP2", "NGHTTP2", "stream was closed", "Session closed"]
 
 /** Any error thrown by the SDK (or by the transport under it). */
 export const fromSdkError = (error: unknown, ctx: ErrorContext): SandboxError => {
@@ -165,6 +142,6 @@ export const fromSdkError = (error: unknown, ctx: ErrorContext): SandboxError =>
   }
   const cause = safeCause(error, ctx.secrets)
   if (/bearerToken|RUNLOOP_API_KEY/.test(cause.message)) return new AuthenticationFailed(common(ctx, "no API key", cause))
-  if (lostConnection(error)) return new ProviderUnavailable(common(ctx, cause.message, cause))
+  if (isLostConnection(error, RUNLOOP_LOST_CONNECTION)) return new ProviderUnavailable(common(ctx, cause.message, cause))
   return new ProviderError(common(ctx, cause.message, cause))
 }
