@@ -16,7 +16,7 @@ import { RunloopEmulator } from "@sandkit/emulators/runloop"
 import { LocalProvider } from "@sandkit/local"
 import { ModalProvider } from "@sandkit/modal"
 import { RunloopProvider } from "@sandkit/runloop"
-import { Cause, Context, Effect, Exit, Layer, Redacted, type Scope } from "effect"
+import { Cause, Context, Effect, Exit, Layer, type Scope } from "effect"
 import { localRawTarget } from "./baseline/localRaw.ts"
 import { injectLatency } from "./latency.ts"
 import { type BenchFailure, type BenchTarget, fromProvider, type TargetKind } from "./target.ts"
@@ -88,11 +88,7 @@ export const cloudAdapters: ReadonlyArray<CloudAdapter> = [
     live: () => DaytonaProvider.layerConfig(),
     emulated: () =>
       Layer.unwrap(Effect.map(DaytonaEmulator.make({ local: emulatorEngine(), ...emulatorKey("apiKey", "DAYTONA_API_KEY") }), (emulator) =>
-        DaytonaProvider.layer({
-          apiKey: Redacted.make(emulator.sdkOptions.apiKey),
-          apiUrl: emulator.apiUrl,
-          target: emulator.sdkOptions.target
-        })))
+        DaytonaProvider.layer(emulator.adapterOptions)))
   },
   {
     provider: "modal",
@@ -107,11 +103,7 @@ export const cloudAdapters: ReadonlyArray<CloudAdapter> = [
           ...emulatorKey("tokenSecret", "MODAL_TOKEN_SECRET")
         }),
         (emulator) =>
-          ModalProvider.layer({
-            tokenId: Redacted.make(emulator.credentials.tokenId),
-            tokenSecret: Redacted.make(emulator.credentials.tokenSecret),
-            serverUrl: emulator.serverUrl
-          })
+          ModalProvider.layer(emulator.adapterOptions)
       ))
   },
   {
@@ -121,11 +113,7 @@ export const cloudAdapters: ReadonlyArray<CloudAdapter> = [
     live: () => RunloopProvider.layerConfig(),
     emulated: () =>
       Layer.unwrap(Effect.map(RunloopEmulator.make({ local: emulatorEngine(), ...emulatorKey("apiKey", "RUNLOOP_API_KEY") }), (emulator) =>
-        RunloopProvider.layer({
-          apiKey: Redacted.make(emulator.sdkOptions.bearerToken),
-          baseUrl: emulator.url,
-          tunnelUrl: emulator.tunnelUrl
-        })))
+        RunloopProvider.layer(emulator.adapterOptions)))
   }
 ]
 

@@ -104,9 +104,8 @@ export const makeTarget = (name: TargetName, options: TargetOptions = {}): Effec
       case "daytona": {
         const emulator = yield* DaytonaEmulator.make(keys.daytona === undefined ? {} : { apiKey: keys.daytona })
         const driver = yield* DaytonaProvider.make({
-          apiKey: Redacted.make(use.daytona ?? emulator.sdkOptions.apiKey),
-          apiUrl: emulator.apiUrl,
-          target: emulator.sdkOptions.target
+          ...emulator.adapterOptions,
+          apiKey: Redacted.make(use.daytona ?? emulator.sdkOptions.apiKey)
         })
         return emulated(name, emulator, makeProvider(driver), { create: "create", destroy: "delete" })
       }
@@ -116,18 +115,17 @@ export const makeTarget = (name: TargetName, options: TargetOptions = {}): Effec
           ...(keys.modalSecret === undefined ? {} : { tokenSecret: keys.modalSecret })
         })
         const driver = yield* ModalProvider.make({
+          ...emulator.adapterOptions,
           tokenId: Redacted.make(use.modalId ?? emulator.credentials.tokenId),
-          tokenSecret: Redacted.make(use.modalSecret ?? emulator.credentials.tokenSecret),
-          serverUrl: emulator.serverUrl
+          tokenSecret: Redacted.make(use.modalSecret ?? emulator.credentials.tokenSecret)
         })
         return emulated(name, emulator, makeProvider(driver), { create: "SandboxCreateV2", destroy: "SandboxTerminateV2" })
       }
       case "runloop": {
         const emulator = yield* RunloopEmulator.make(keys.runloop === undefined ? {} : { apiKey: keys.runloop })
         const driver = yield* RunloopProvider.make({
-          apiKey: Redacted.make(use.runloop ?? emulator.sdkOptions.bearerToken),
-          baseUrl: emulator.url,
-          tunnelUrl: emulator.tunnelUrl
+          ...emulator.adapterOptions,
+          apiKey: Redacted.make(use.runloop ?? emulator.sdkOptions.bearerToken)
         })
         return emulated(name, emulator, makeProvider(driver), { create: "create", destroy: "shutdown" })
       }

@@ -16,7 +16,7 @@
 import { makeProvider } from "@sandkit/core"
 import { ModalEmulator } from "@sandkit/emulators/modal"
 import { pair, reportOverhead, rotate, roundsFromArgv, runtimeName, timed } from "@sandkit/emulators/overhead"
-import { Effect, Exit, Redacted, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import { ModalClient } from "modal"
 import { ModalProvider } from "../src/index.ts"
 
@@ -35,19 +35,10 @@ try {
   const app = await client.apps.fromName("bench-raw", { createIfMissing: true })
   const image = await client.images.fromRegistry(ModalProvider.DEFAULT_IMAGE).build(app)
   const scope = Effect.runSync(Scope.make())
-  const provider = makeProvider(await run(ModalProvider.make({
-    tokenId: Redacted.make(emulator.credentials.tokenId),
-    tokenSecret: Redacted.make(emulator.credentials.tokenSecret),
-    serverUrl: emulator.serverUrl
-  }).pipe(Scope.provide(scope))))
+  const provider = makeProvider(await run(ModalProvider.make(emulator.adapterOptions).pipe(Scope.provide(scope))))
 
   // The same adapter, told the workdir in advance (here "/", the image's default): create skips its probe and tag write.
-  const knowing = makeProvider(await run(ModalProvider.make({
-    tokenId: Redacted.make(emulator.credentials.tokenId),
-    tokenSecret: Redacted.make(emulator.credentials.tokenSecret),
-    serverUrl: emulator.serverUrl,
-    workdir: "/"
-  }).pipe(Scope.provide(scope))))
+  const knowing = makeProvider(await run(ModalProvider.make({ ...emulator.adapterOptions, workdir: "/" }).pipe(Scope.provide(scope))))
 
   const rawExec = async (sb: import("modal").Sandbox, argv: Array<string> = ["true"], closeStdin = false) => {
     const p = await sb.exec(argv, { mode: "binary" })

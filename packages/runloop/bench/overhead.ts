@@ -14,7 +14,7 @@ import { Runloop, toFile } from "@runloop/api-client"
 import { makeProvider, type Sandbox } from "@sandkit/core"
 import { RunloopEmulator } from "@sandkit/emulators/runloop"
 import { pair, reportOverhead, rotate, roundsFromArgv, runtimeName, timed } from "@sandkit/emulators/overhead"
-import { Effect, Redacted } from "effect"
+import { Effect } from "effect"
 import { RunloopProvider } from "../src/index.ts"
 
 const { create: createRounds, exec: rounds } = roundsFromArgv({ create: 40, exec: 300 })
@@ -23,7 +23,7 @@ const { create: createRounds, exec: rounds } = roundsFromArgv({ create: 40, exec
 const emulator = await RunloopEmulator.start()
 try {
   const client = new Runloop({ ...emulator.sdkOptions, maxRetries: 0 })
-  const options = { apiKey: Redacted.make(emulator.sdkOptions.bearerToken), baseUrl: emulator.url }
+  const options = emulator.adapterOptions
   const provider = makeProvider(await Effect.runPromise(RunloopProvider.make(options)))
   const knowing = makeProvider(await Effect.runPromise(RunloopProvider.make({ ...options, home: emulator.homeOf })))
   const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)

@@ -15,7 +15,7 @@ import { RunloopEmulator } from "@sandkit/emulators/runloop"
 import { LocalProvider } from "@sandkit/local"
 import { ModalProvider } from "@sandkit/modal"
 import { RunloopProvider } from "@sandkit/runloop"
-import { Context, Effect, Layer, Redacted, type Scope } from "effect"
+import { Context, Effect, Layer, type Scope } from "effect"
 import { mkdir } from "node:fs/promises"
 import { join } from "node:path"
 import { MAX_RETRIES, type Operation, type ProviderName, type StepFault } from "./Scenario.ts"
@@ -317,11 +317,7 @@ const makeModal = (root: string, credentials: Credentials) =>
       local: { root, isolation: "process" },
       ...(credentials.apiKey === undefined ? {} : { tokenId: `ak-${credentials.apiKey}`, tokenSecret: credentials.apiKey })
     })
-    const provider = yield* provide(ModalProvider.layer({
-      tokenId: Redacted.make(emulator.credentials.tokenId),
-      tokenSecret: Redacted.make(emulator.credentials.tokenSecret),
-      serverUrl: emulator.serverUrl
-    }))
+    const provider = yield* provide(ModalProvider.layer(emulator.adapterOptions))
     const grpc = ModalEmulator.grpcFaults(emulator.faults)
     return fromEmulator({
       name: "modal",
@@ -347,11 +343,7 @@ const makeRunloop = (root: string, credentials: Credentials) =>
       longPollMs: 2_000,
       ...(credentials.apiKey === undefined ? {} : { apiKey: credentials.apiKey })
     })
-    const provider = yield* provide(RunloopProvider.layer({
-      apiKey: Redacted.make(emulator.sdkOptions.bearerToken),
-      baseUrl: emulator.url,
-      tunnelUrl: emulator.tunnelUrl
-    }))
+    const provider = yield* provide(RunloopProvider.layer(emulator.adapterOptions))
     return fromEmulator({
       name: "runloop",
       provider,

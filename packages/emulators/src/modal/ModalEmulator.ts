@@ -18,7 +18,7 @@
  */
 import type { ProviderError, Unsupported } from "@sandkit/core"
 import type { LocalProvider } from "@sandkit/local"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Redacted, Scope } from "effect"
 import { Faults, type Random } from "../Faults.ts"
 import * as HttpServer from "../HttpServer.ts"
 import { Registry } from "../Registry.ts"
@@ -63,6 +63,12 @@ export interface ModalEmulator {
   readonly proxyUrl: string
   /** Credentials the emulator accepts. */
   readonly credentials: { readonly tokenId: string; readonly tokenSecret: string }
+  /** Options for the Sandkit adapter: `ModalProvider.layer(emulator.adapterOptions)` (the tokens `Redacted`). */
+  readonly adapterOptions: {
+    readonly tokenId: Redacted.Redacted<string>
+    readonly tokenSecret: Redacted.Redacted<string>
+    readonly serverUrl: string
+  }
   /** The environment for a raw SDK client (set before `new ModalClient()`; see the SDK's profile rules). */
   readonly sdkEnv: Readonly<Record<string, string>>
   /** The emulated sandboxes, with the sandbox-level knobs (quota, readiness delay, silent deletion, lifetime). */
@@ -166,6 +172,7 @@ export const make = (options: ModalEmulatorOptions = {}): Effect.Effect<ModalEmu
       routerUrl: `https://127.0.0.1:${server.port}`,
       proxyUrl: proxy.url,
       credentials,
+      adapterOptions: { tokenId: Redacted.make(credentials.tokenId), tokenSecret: Redacted.make(credentials.tokenSecret), serverUrl },
       sdkEnv: { MODAL_SERVER_URL: serverUrl, MODAL_TOKEN_ID: credentials.tokenId, MODAL_TOKEN_SECRET: credentials.tokenSecret },
       registry,
       world,

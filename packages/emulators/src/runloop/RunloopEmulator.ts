@@ -11,7 +11,7 @@
  */
 import type { ProviderError, Unsupported } from "@sandkit/core"
 import type { LocalProvider } from "@sandkit/local"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Redacted, Scope } from "effect"
 import { Faults, type Random } from "../Faults.ts"
 import { Registry } from "../Registry.ts"
 import { RequestLog } from "../RequestLog.ts"
@@ -63,6 +63,15 @@ export interface RunloopEmulator {
   readonly port: number
   /** Options for the raw SDK: `new Runloop({ ...emulator.sdkOptions })`. */
   readonly sdkOptions: { readonly bearerToken: string; readonly baseURL: string }
+  /**
+   * Options for the Sandkit adapter: `RunloopProvider.layer(emulator.adapterOptions)` (the key `Redacted`, tunnels
+   * reached through the emulator).
+   */
+  readonly adapterOptions: {
+    readonly apiKey: Redacted.Redacted<string>
+    readonly baseUrl: string
+    readonly tunnelUrl: (target: { readonly tunnelKey: string; readonly port: number }) => string
+  }
   /** The live devboxes, with the sandbox-level knobs (quota, readiness delay, silent deletion). */
   readonly registry: DevboxRegistry
   /** Final views of devboxes that were shut down or failed (`retrieve` still answers with them). */
@@ -133,10 +142,14 @@ export const make = (options: RunloopEmulatorOptions = {}): Effect.Effect<Runloo
       port: options.port,
       dispatch: dispatcher(context, idempotency)
     })
+    const tunnelUrl = ({ port, tunnelKey }: { readonly tunnelKey: string; readonly port: number }) =>
+      `${server.url}${TUNNEL_PREFIX}${tunnelKey}/${port}`
+    const apiKey = options.apiKey ?? "rl_emulator"
     const emulator: RunloopEmulator = {
       url: server.url,
       port: server.port,
-      sdkOptions: { bearerToken: options.apiKey ?? "rl_emulator", baseURL: server.url },
+      sdkOptions: { bearerToken: apiKey, baseURL: server.url },
+      adapterOptions: { apiKey: Redacted.make(apiKey), baseUrl: server.url, tunnelUrl },
       registry,
       tombstones,
       snapshots,
@@ -149,7 +162,7 @@ export const make = (options: RunloopEmulatorOptions = {}): Effect.Effect<Runloo
         context.timing = { ...defaultTiming, ...value }
       },
       homeOf: (id) => registry.get(id)?.home,
-      tunnelUrl: ({ port, tunnelKey }) => `${server.url}${TUNNEL_PREFIX}${tunnelKey}/${port}`,
+      tunnelUrl,
       connections: server.connections,
       requests: server.requests,
       replays: () => idempotency.replays,
