@@ -19,7 +19,7 @@ import type * as RunloopEmulators from "@sandkit/emulators/runloop"
 import type * as ModalAdapter from "@sandkit/modal"
 import type * as RunloopAdapter from "@sandkit/runloop"
 import { LocalProvider } from "@sandkit/local"
-import { Cause, Context, Effect, Exit, Layer, Redacted, type Scope } from "effect"
+import { Cause, Context, Effect, Exit, Layer, type Scope } from "effect"
 import { AdapterNotInstalled, type CliFailure, InvalidConfiguration, UsageError } from "./errors.ts"
 
 /** The environment. Only presence of the credential variables is ever checked here; values are never read. */
@@ -193,14 +193,7 @@ export const clouds: ReadonlyArray<ProviderEntry> = [
       "@sandkit/emulators/e2b",
       (E2bProvider, { E2bEmulator }, { local }) =>
         Layer.unwrap(Effect.map(E2bEmulator.make({ local }), (emulator) =>
-          E2bProvider.layer({
-            apiKey: Redacted.make(emulator.sdkOptions.apiKey),
-            apiUrl: emulator.apiUrl,
-            sandboxUrl: emulator.sandboxUrl,
-            portUrl: emulator.portUrl,
-            // The emulator's code interpreter runs Python only.
-            runCodeLanguages: ["python"]
-          })))
+          E2bProvider.layer(emulator.adapterOptions)))
     )
   },
   {
@@ -219,11 +212,7 @@ export const clouds: ReadonlyArray<ProviderEntry> = [
       "@sandkit/emulators/daytona",
       (DaytonaProvider, { DaytonaEmulator }, { local }) =>
         Layer.unwrap(Effect.map(DaytonaEmulator.make({ local }), (emulator) =>
-          DaytonaProvider.layer({
-            apiKey: Redacted.make(emulator.sdkOptions.apiKey),
-            apiUrl: emulator.apiUrl,
-            target: emulator.sdkOptions.target
-          })))
+          DaytonaProvider.layer(emulator.adapterOptions)))
     )
   },
   {
@@ -242,11 +231,7 @@ export const clouds: ReadonlyArray<ProviderEntry> = [
       "@sandkit/emulators/modal",
       (ModalProvider, { ModalEmulator }, { local }) =>
         Layer.unwrap(Effect.map(ModalEmulator.make({ local }), (emulator) =>
-          ModalProvider.layer({
-            tokenId: Redacted.make(emulator.credentials.tokenId),
-            tokenSecret: Redacted.make(emulator.credentials.tokenSecret),
-            serverUrl: emulator.serverUrl
-          })))
+          ModalProvider.layer(emulator.adapterOptions)))
     )
   },
   {
@@ -265,11 +250,7 @@ export const clouds: ReadonlyArray<ProviderEntry> = [
       "@sandkit/emulators/runloop",
       (RunloopProvider, { RunloopEmulator }, { local }) =>
         Layer.unwrap(Effect.map(RunloopEmulator.make({ local }), (emulator) =>
-          RunloopProvider.layer({
-            apiKey: Redacted.make(emulator.sdkOptions.bearerToken),
-            baseUrl: emulator.url,
-            tunnelUrl: emulator.tunnelUrl
-          })))
+          RunloopProvider.layer(emulator.adapterOptions)))
     )
   }
 ]

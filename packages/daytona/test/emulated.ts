@@ -2,19 +2,14 @@
  * Test helpers: the Daytona provider pointed at an offline Daytona emulator.
  */
 import { DaytonaEmulator } from "@sandkit/emulators/daytona"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import { DaytonaProvider } from "../src/index.ts"
 
 /** The provider options that point the adapter at `emulator`. */
 export const emulatedOptions = (
   emulator: DaytonaEmulator.DaytonaEmulator,
   extra: Partial<DaytonaProvider.DaytonaOptions> = {}
-): DaytonaProvider.DaytonaOptions => ({
-  apiKey: Redacted.make(emulator.sdkOptions.apiKey),
-  apiUrl: emulator.apiUrl,
-  target: emulator.sdkOptions.target,
-  ...extra
-})
+): DaytonaProvider.DaytonaOptions => ({ ...emulator.adapterOptions, ...extra })
 
 /**
  * A provider layer over a fresh emulator (started when the layer is built, stopped when it is released).

@@ -10,12 +10,7 @@ import { ModalProvider } from "../src/index.ts"
 export const emulatedOptions = (
   emulator: ModalEmulator.ModalEmulator,
   extra: Partial<ModalProvider.ModalOptions> = {}
-): ModalProvider.ModalOptions => ({
-  tokenId: Redacted.make(emulator.credentials.tokenId),
-  tokenSecret: Redacted.make(emulator.credentials.tokenSecret),
-  serverUrl: emulator.serverUrl,
-  ...extra
-})
+): ModalProvider.ModalOptions => ({ ...emulator.adapterOptions, ...extra })
 
 /**
  * A provider layer over a fresh emulator (started when the layer is built, stopped when it is released).

@@ -2,19 +2,14 @@
  * Test helpers: the Runloop provider pointed at an offline Runloop emulator.
  */
 import { RunloopEmulator } from "@sandkit/emulators/runloop"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import { RunloopProvider } from "../src/index.ts"
 
 /** The provider options that point the adapter at `emulator`. */
 export const emulatedOptions = (
   emulator: RunloopEmulator.RunloopEmulator,
   extra: Partial<RunloopProvider.RunloopOptions> = {}
-): RunloopProvider.RunloopOptions => ({
-  apiKey: Redacted.make(emulator.sdkOptions.bearerToken),
-  baseUrl: emulator.url,
-  tunnelUrl: emulator.tunnelUrl,
-  ...extra
-})
+): RunloopProvider.RunloopOptions => ({ ...emulator.adapterOptions, ...extra })
 
 /**
  * A provider layer over a fresh emulator (started when the layer is built, stopped when it is released).
