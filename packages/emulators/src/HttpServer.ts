@@ -7,7 +7,7 @@
  */
 import { Effect, type Scope } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from "node:http"
-import type { Duplex } from "node:stream"
+import type { Duplex, Readable } from "node:stream"
 import { type WebSocket, WebSocketServer } from "ws"
 import type { FailureSpec, Faults } from "./Faults.ts"
 import type { LogEntry, RequestLog } from "./RequestLog.ts"
@@ -67,8 +67,8 @@ export const sendEmpty = (res: ServerResponse, status: number, headers: Readonly
   res.end()
 }
 
-/** The whole request body. */
-export const readBody = (req: IncomingMessage): Promise<Uint8Array> =>
+/** The whole request body (of an HTTP/1.1 request or an HTTP/2 stream: any readable). */
+export const readBody = (req: Readable): Promise<Uint8Array> =>
   new Promise((resolve, reject) => {
     const chunks: Array<Uint8Array> = []
     let size = 0

@@ -22,6 +22,7 @@ import {
 import { createServer as createNetServer, type Socket } from "node:net"
 import { Duplex, type Readable } from "node:stream"
 import type { FailureSpec, Faults } from "../Faults.ts"
+import { readBody as readWholeBody } from "../HttpServer.ts"
 import type { RequestLog } from "../RequestLog.ts"
 
 /** The response, whichever protocol carries it (the members both `node:http` and `node:http2` responses have). */
@@ -98,26 +99,6 @@ export const sendRaw = (res: Res, status: number, contentType: string, data: str
   res.end(bytes)
 }
 
-const collect = (stream: Readable): Promise<Uint8Array> =>
-  new Promise((resolve, reject) => {
-    const chunks: Array<Uint8Array> = []
-    let size = 0
-    stream.on("data", (chunk: Uint8Array) => {
-      chunks.push(chunk)
-      size += chunk.byteLength
-    })
-    stream.once("end", () => {
-      const out = new Uint8Array(size)
-      let offset = 0
-      for (const chunk of chunks) {
-        out.set(chunk, offset)
-        offset += chunk.byteLength
-      }
-      resolve(out)
-    })
-    stream.once("error", reject)
-  })
-
 const isHttp2 = (res: unknown): res is Http2ServerResponse => typeof res === "object" && res !== null && "stream" in res
 
 /** Lose the answer: RST_STREAM on HTTP/2, a destroyed socket on HTTP/1.1. */
@@ -140,7 +121,7 @@ const makeReq = (raw: IncomingMessage | Http2ServerRequest, res: ServerResponse 
     if (!finished) controller.abort()
   })
   let body: Promise<Uint8Array> | undefined
-  const readBody = () => (body ??= collect(raw))
+  const readBody = () => (body ??= readWholeBody(raw))
   return {
     method: raw.method ?? "GET",
     url,
