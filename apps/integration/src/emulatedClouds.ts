@@ -39,14 +39,38 @@ export interface RunningEmulator {
   readonly log: RequestLog
   /** The route (or gRPC method) name of a create in the request log and the fault knobs. */
   readonly createRoute: string
+  /** The route (or gRPC method) name of a destroy. */
+  readonly destroyRoute: string
   /** Plain strings that reach this emulator, keys included: whoever builds a provider from them wraps the keys. */
   readonly connection: Readonly<Record<string, string>>
+  /**
+   * The adapter over this emulator, in this process, from the emulator's `adapterOptions` (everything it serves,
+   * ports and code included); `use` replaces the credentials it sends (a wrong one is answered 401).
+   */
+  readonly adapterLayer: (use?: CloudKeys) => Layer.Layer<SandboxProvider, SandboxError>
+}
+
+/** Credentials, in the names the emulators use: `apiKey` (E2B, Daytona, Runloop), `tokenId` + `tokenSecret` (Modal). */
+export interface CloudKeys {
+  readonly apiKey?: string | undefined
+  readonly tokenId?: string | undefined
+  readonly tokenSecret?: string | undefined
 }
 
 export interface EmulatorOptions {
   /** Options of the emulator's local engine (where the emulated sandboxes' commands run). */
   readonly local?: LocalProvider.LocalOptions
+  /** The credentials the emulator accepts (default: its own). */
+  readonly accept?: CloudKeys
 }
+
+/** `fields` without its undefined ones (the emulators' options are exact: a key is absent or a string). */
+const defined = <A extends object>(fields: A): { [K in keyof A]?: Exclude<A[K], undefined> } =>
+  Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as { [K in keyof A]?: Exclude<A[K], undefined> }
+
+/** The `use` keys that are set, `Redacted`, for an adapter's options. */
+const redactedKeys = (use: CloudKeys = {}) =>
+  Object.fromEntries(Object.entries(defined(use)).map(([name, value]) => [name, Redacted.make(value as string)]))
 
 /** Start `cloud`'s emulator in the current scope; closing the scope stops it and destroys what it still holds. */
 export const startEmulator = (
@@ -54,14 +78,17 @@ export const startEmulator = (
   options: EmulatorOptions = {}
 ): Effect.Effect<RunningEmulator, SandboxError, Scope.Scope> => {
   const local = options.local === undefined ? {} : { local: options.local }
+  const accept = defined(options.accept ?? {})
   switch (cloud) {
     case "e2b":
-      return Effect.map(E2bEmulator.make(local), (emulator) => ({
+      return Effect.map(E2bEmulator.make({ ...local, ...defined({ apiKey: accept.apiKey }) }), (emulator) => ({
         cloud,
         registry: emulator.registry,
         faults: emulator.faults,
         log: emulator.log,
         createRoute: "create",
+        destroyRoute: "kill",
+        adapterLayer: (use) => E2bProvider.layer({ ...emulator.adapterOptions, ...redactedKeys(use) }),
         connection: {
           apiKey: Redacted.value(emulator.adapterOptions.apiKey),
           apiUrl: emulator.adapterOptions.apiUrl,
@@ -69,30 +96,36 @@ export const startEmulator = (
         }
       }))
     case "daytona":
-      return Effect.map(DaytonaEmulator.make(local), (emulator) => ({
+      return Effect.map(DaytonaEmulator.make({ ...local, ...defined({ apiKey: accept.apiKey }) }), (emulator) => ({
         cloud,
         registry: emulator.registry,
         faults: emulator.faults,
         log: emulator.log,
         createRoute: "create",
+        destroyRoute: "delete",
+        adapterLayer: (use) => DaytonaProvider.layer({ ...emulator.adapterOptions, ...redactedKeys(use) }),
         connection: { ...emulator.sdkOptions }
       }))
     case "modal":
-      return Effect.map(ModalEmulator.make(local), (emulator) => ({
+      return Effect.map(ModalEmulator.make({ ...local, ...defined({ tokenId: accept.tokenId, tokenSecret: accept.tokenSecret }) }), (emulator) => ({
         cloud,
         registry: emulator.registry,
         faults: emulator.faults,
         log: emulator.log,
         createRoute: "SandboxCreateV2",
+        destroyRoute: "SandboxTerminateV2",
+        adapterLayer: (use) => ModalProvider.layer({ ...emulator.adapterOptions, ...redactedKeys(use) }),
         connection: { ...emulator.credentials, serverUrl: emulator.serverUrl }
       }))
     case "runloop":
-      return Effect.map(RunloopEmulator.make(local), (emulator) => ({
+      return Effect.map(RunloopEmulator.make({ ...local, ...defined({ apiKey: accept.apiKey }) }), (emulator) => ({
         cloud,
         registry: emulator.registry,
         faults: emulator.faults,
         log: emulator.log,
         createRoute: "create",
+        destroyRoute: "shutdown",
+        adapterLayer: (use) => RunloopProvider.layer({ ...emulator.adapterOptions, ...redactedKeys(use) }),
         connection: { apiKey: emulator.sdkOptions.bearerToken, baseUrl: emulator.url }
       }))
   }

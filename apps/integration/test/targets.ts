@@ -3,21 +3,14 @@
  * the audits need to prove "no network call, nothing created": the number of requests the emulator has received and
  * the ids its backend holds.
  */
-import { makeProvider, type SandboxProviderShape } from "@sandkit/core"
+import { makeProvider, SandboxProvider, type SandboxProviderShape } from "@sandkit/core"
 import type { Faults } from "@sandkit/emulators"
-import { DaytonaProvider } from "@sandkit/daytona"
-import { E2bProvider } from "@sandkit/e2b"
-import { DaytonaEmulator } from "@sandkit/emulators/daytona"
-import { E2bEmulator } from "@sandkit/emulators/e2b"
-import { ModalEmulator } from "@sandkit/emulators/modal"
-import { RunloopEmulator } from "@sandkit/emulators/runloop"
 import { LocalProvider } from "@sandkit/local"
-import { ModalProvider } from "@sandkit/modal"
-import { RunloopProvider } from "@sandkit/runloop"
-import { Effect, Redacted, type Scope } from "effect"
+import { Context, Effect, Layer, type Scope } from "effect"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { type Cloud, type CloudKeys, startEmulator } from "../src/emulatedClouds.ts"
 
 export interface Target {
   readonly name: "local" | "e2b" | "daytona" | "modal" | "runloop"
@@ -41,26 +34,6 @@ const scratchRoot = (prefix: string) =>
     (root) => Effect.promise(() => rm(root, { recursive: true, force: true }).catch(() => undefined))
   )
 
-interface AnyEmulator {
-  readonly registry: { ids(): ReadonlyArray<string> }
-  readonly log: { entries(): ReadonlyArray<unknown> }
-  readonly faults: Faults
-}
-
-const emulated = (
-  name: Target["name"],
-  emulator: AnyEmulator,
-  provider: SandboxProviderShape,
-  routes: { readonly create: string; readonly destroy: string }
-): Target => ({
-  name,
-  provider,
-  requests: () => emulator.log.entries().length,
-  backendIds: Effect.sync(() => [...emulator.registry.ids()].sort()),
-  faults: emulator.faults,
-  routes
-})
-
 /** Keys the emulators accept; `keys` lets a caller choose them (the secrets audit passes recognisable fakes). */
 export interface TargetKeys {
   readonly e2b?: string
@@ -77,11 +50,19 @@ export interface TargetOptions {
   readonly use?: TargetKeys
 }
 
+/** A target's keys in the names the emulators use. */
+const cloudKeys = (name: Cloud, keys: TargetKeys = {}): CloudKeys => {
+  switch (name) {
+    case "modal":
+      return { tokenId: keys.modalId, tokenSecret: keys.modalSecret }
+    default:
+      return { apiKey: keys[name] }
+  }
+}
+
 /** Start `name` (its emulator, for a cloud) in the current scope. */
 export const makeTarget = (name: TargetName, options: TargetOptions = {}): Effect.Effect<Target, unknown, Scope.Scope> =>
   Effect.gen(function*() {
-    const keys = options.accept ?? {}
-    const use = options.use ?? {}
     switch (name) {
       case "local": {
         const root = yield* scratchRoot("sandkit-it-local-")
@@ -93,41 +74,18 @@ export const makeTarget = (name: TargetName, options: TargetOptions = {}): Effec
           backendIds: Effect.map(provider.list(), (all) => all.map((info) => info.id).sort())
         }
       }
-      case "e2b": {
-        const emulator = yield* E2bEmulator.make(keys.e2b === undefined ? {} : { apiKey: keys.e2b })
-        const driver = yield* E2bProvider.make({
-          ...emulator.adapterOptions,
-          apiKey: Redacted.make(use.e2b ?? emulator.sdkOptions.apiKey)
-        })
-        return emulated(name, emulator, makeProvider(driver), { create: "create", destroy: "kill" })
-      }
-      case "daytona": {
-        const emulator = yield* DaytonaEmulator.make(keys.daytona === undefined ? {} : { apiKey: keys.daytona })
-        const driver = yield* DaytonaProvider.make({
-          ...emulator.adapterOptions,
-          apiKey: Redacted.make(use.daytona ?? emulator.sdkOptions.apiKey)
-        })
-        return emulated(name, emulator, makeProvider(driver), { create: "create", destroy: "delete" })
-      }
-      case "modal": {
-        const emulator = yield* ModalEmulator.make({
-          ...(keys.modalId === undefined ? {} : { tokenId: keys.modalId }),
-          ...(keys.modalSecret === undefined ? {} : { tokenSecret: keys.modalSecret })
-        })
-        const driver = yield* ModalProvider.make({
-          ...emulator.adapterOptions,
-          tokenId: Redacted.make(use.modalId ?? emulator.credentials.tokenId),
-          tokenSecret: Redacted.make(use.modalSecret ?? emulator.credentials.tokenSecret)
-        })
-        return emulated(name, emulator, makeProvider(driver), { create: "SandboxCreateV2", destroy: "SandboxTerminateV2" })
-      }
-      case "runloop": {
-        const emulator = yield* RunloopEmulator.make(keys.runloop === undefined ? {} : { apiKey: keys.runloop })
-        const driver = yield* RunloopProvider.make({
-          ...emulator.adapterOptions,
-          apiKey: Redacted.make(use.runloop ?? emulator.sdkOptions.bearerToken)
-        })
-        return emulated(name, emulator, makeProvider(driver), { create: "create", destroy: "shutdown" })
+      default: {
+        const running = yield* startEmulator(name, { accept: cloudKeys(name, options.accept) })
+        const provider = yield* Effect.map(Layer.build(running.adapterLayer(cloudKeys(name, options.use))), (context) =>
+          Context.get(context, SandboxProvider))
+        return {
+          name,
+          provider,
+          requests: () => running.log.entries().length,
+          backendIds: Effect.sync(() => [...running.registry.ids()].sort()),
+          faults: running.faults,
+          routes: { create: running.createRoute, destroy: running.destroyRoute }
+        }
       }
     }
   })
