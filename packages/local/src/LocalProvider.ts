@@ -85,6 +85,7 @@ export const make = (options: LocalOptions = {}): Effect.Effect<SandboxDriver, U
     const isRoot = globalThis.process.getuid?.() === 0
     let dropPrivileges = isRoot && (options.dropPrivileges ?? true)
     yield* Effect.tryPromise({ try: () => Store.ensureRoot(root, dropPrivileges), catch: ioError(`cannot create ${root}`) })
+    yield* Effect.promise(() => Store.sweepRemovals(root))
     const requested = options.isolation ?? "auto"
     const probeUid = dropPrivileges ? PROBE_UID : undefined
     if (dropPrivileges) {

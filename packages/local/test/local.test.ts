@@ -7,7 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll } from "vitest"
 import { makeFiles } from "../src/internal/files.ts"
-import { removeRacingWrites } from "../src/internal/store.ts"
+import { removeRacingWrites, sweepRemovals } from "../src/internal/store.ts"
 import { LocalProvider } from "../src/index.ts"
 
 const root = mkdtempSync(join(tmpdir(), "sandkit-local-test-"))
@@ -268,5 +268,20 @@ describe("local files: a write racing destroy", () => {
       }
       rmSync(dir, { recursive: true, force: true })
       assert.strictEqual(revived, 0, "rounds in which a late write re-created the removed workspace")
+    }))
+
+  it.live("what a failed removal left aside is deleted later, once no removal can still be working on it", () =>
+    Effect.gen(function*() {
+      const root = mkdtempSync(join(tmpdir(), "sandkit-graves-"))
+      const graveyard = join(root, ".removing")
+      const abandoned = join(graveyard, `${Date.now() - 11 * 60_000}-sbx_old-1-x`)
+      const recent = join(graveyard, `${Date.now()}-sbx_new-1-y`)
+      for (const grave of [abandoned, recent]) mkdirSync(join(grave, "workspace"), { recursive: true })
+      yield* LocalProvider.make({ root })
+      assert.isFalse(existsSync(abandoned), "an 11-minute-old grave is swept when a provider starts on the root")
+      assert.isTrue(existsSync(recent), "a fresh one may still be in a removal's hands: kept")
+      yield* Effect.promise(() => sweepRemovals(root, -1))
+      assert.isFalse(existsSync(recent))
+      rmSync(root, { recursive: true, force: true })
     }))
 })

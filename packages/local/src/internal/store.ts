@@ -131,7 +131,8 @@ export const recordedPids = async (root: string, id: string): Promise<ReadonlyAr
  */
 export const removeRacingWrites = async (dir: string, graveyard: string): Promise<void> => {
   await mkdir(graveyard, { recursive: true, mode: 0o700 })
-  const grave = join(graveyard, `${basename(dir)}-${process.pid}-${Math.random().toString(36).slice(2)}`)
+  // The time in the name lets `sweepRemovals` tell an abandoned grave from one a removal is still deleting.
+  const grave = join(graveyard, `${Date.now()}-${basename(dir)}-${process.pid}-${Math.random().toString(36).slice(2)}`)
   try {
     await rename(dir, grave)
   } catch (error) {
@@ -139,6 +140,21 @@ export const removeRacingWrites = async (dir: string, graveyard: string): Promis
     throw error
   }
   await rm(grave, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 })
+}
+
+/**
+ * Delete what a removal moved aside and then failed to delete (e.g. a process killed mid-way), once it is old enough
+ * that no removal can still be working on it. Best effort: a failure here only leaves disk space in use.
+ */
+export const sweepRemovals = async (root: string, olderThanMs = 10 * 60_000): Promise<void> => {
+  const graveyard = join(root, ".removing")
+  const graves = await readdir(graveyard).catch(() => [] as Array<string>)
+  await Promise.all(graves.map(async (grave) => {
+    const movedAt = Number(grave.split("-")[0])
+    if (Number.isFinite(movedAt) && Date.now() - movedAt > olderThanMs) {
+      await rm(join(graveyard, grave), { recursive: true, force: true }).catch(() => undefined)
+    }
+  }))
 }
 
 /** Remove the state first (so the sandbox stops being listed at once), then the directory. */
