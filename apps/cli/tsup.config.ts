@@ -1,11 +1,3 @@
-import { defineConfig } from "tsup"
+import { program } from "../../tsup.shared.ts"
 
-export default defineConfig({
-  entry: ["src/main.ts"],
-  format: ["esm"],
-  dts: false,
-  clean: true,
-  sourcemap: true,
-  target: "es2022",
-  banner: { js: "#!/usr/bin/env node" }
-})
+export default program(["src/main.ts"], { banner: { js: "#!/usr/bin/env node" } })

@@ -1,10 +1,3 @@
-import { defineConfig } from "tsup"
+import { program } from "../../tsup.shared.ts"
 
-export default defineConfig({
-  entry: ["src/main.ts", "src/otel.ts"],
-  format: ["esm"],
-  dts: false,
-  clean: true,
-  sourcemap: true,
-  target: "es2022"
-})
+export default program(["src/main.ts", "src/otel.ts"])
