@@ -78,6 +78,41 @@ const timeoutError = (ctx: CommandContext, timeoutMs: number) =>
     message: `command timed out after ${timeoutMs} ms and was killed`
   })
 
+/** How a supervised command ended: by itself, or killed by its timeout. */
+type CommandEnd = { readonly _tag: "Exited"; readonly exitCode: number } | { readonly _tag: "TimedOut"; readonly timeoutMs: number }
+
+/**
+ * Track a started command: register it with the sandbox, feed its stdin (then close it), arm its timeout, and report
+ * its end once. Returns `stop`, which kills the process group and resolves when it is really gone.
+ */
+const supervise = (
+  ctx: CommandContext,
+  child: RunningChild,
+  options: ExecOptions,
+  onEnd: (end: CommandEnd) => void
+): (() => Promise<number>) => {
+  ctx.register(child)
+  if (options.stdin !== undefined) {
+    const input = typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin
+    child.write(input).catch(() => undefined).finally(() => child.closeStdin())
+  }
+  const timeoutMs = options.timeout === undefined ? undefined : toMillis(options.timeout)
+  let timedOut = false
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true
+    child.kill("SIGKILL")
+  }, timeoutMs)
+  void child.exited.then((exitCode) => {
+    if (timer !== undefined) clearTimeout(timer)
+    onEnd(timedOut ? { _tag: "TimedOut", timeoutMs: timeoutMs! } : { _tag: "Exited", exitCode })
+  })
+  return () => {
+    if (timer !== undefined) clearTimeout(timer)
+    child.kill("SIGKILL")
+    return child.exited
+  }
+}
+
 export const exec = (ctx: CommandContext, command: Command, options: ExecOptions): Effect.Effect<ExecResult, SandboxError> =>
   Effect.flatMap(prepare(ctx, command, options), (prepared) =>
     Effect.callback<ExecResult, SandboxError>((resume) => {
@@ -99,23 +134,11 @@ export const exec = (ctx: CommandContext, command: Command, options: ExecOptions
         resume(Effect.fail(startFailed(ctx, error)))
         return
       }
-      ctx.register(child)
-      if (options.stdin !== undefined) {
-        const input = typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin
-        child.write(input).catch(() => undefined).finally(() => child.closeStdin())
-      }
-      const timeoutMs = options.timeout === undefined ? undefined : toMillis(options.timeout)
-      let timedOut = false
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-        timedOut = true
-        child.kill("SIGKILL")
-      }, timeoutMs)
-      void child.exited.then((exitCode) => {
-        if (timer !== undefined) clearTimeout(timer)
-        if (timedOut) resume(Effect.fail(timeoutError(ctx, timeoutMs!)))
+      const stop = supervise(ctx, child, options, (end) => {
+        if (end._tag === "TimedOut") resume(Effect.fail(timeoutError(ctx, end.timeoutMs)))
         else {
           resume(Effect.succeed({
-            exitCode,
+            exitCode: end.exitCode,
             stdout: stdout.text(),
             stderr: stderr.text(),
             durationMs: performance.now() - started,
@@ -124,11 +147,7 @@ export const exec = (ctx: CommandContext, command: Command, options: ExecOptions
         }
       })
       // Interrupted: kill the process group and wait until it is really gone.
-      return Effect.promise(() => {
-        if (timer !== undefined) clearTimeout(timer)
-        child.kill("SIGKILL")
-        return child.exited
-      })
+      return Effect.promise(stop)
     }))
 
 export const execStream = (ctx: CommandContext, command: Command, options: ExecOptions): Stream.Stream<ExecEvent, SandboxError> =>
@@ -145,36 +164,18 @@ export const execStream = (ctx: CommandContext, command: Command, options: ExecO
               onStdout: (data) => void Queue.offerUnsafe(queue, { _tag: "Stdout", data }),
               onStderr: (data) => void Queue.offerUnsafe(queue, { _tag: "Stderr", data })
             })
-            ctx.register(child)
-            if (options.stdin !== undefined) {
-              const input = typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin
-              child.write(input).catch(() => undefined).finally(() => child.closeStdin())
-            }
-            const timeoutMs = options.timeout === undefined ? undefined : toMillis(options.timeout)
-            let timedOut = false
-            const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-              timedOut = true
-              child.kill("SIGKILL")
-            }, timeoutMs)
-            void child.exited.then((exitCode) => {
-              if (timer !== undefined) clearTimeout(timer)
-              if (timedOut) Queue.failCauseUnsafe(queue, Cause.fail(timeoutError(ctx, timeoutMs!)))
+            return supervise(ctx, child, options, (end) => {
+              if (end._tag === "TimedOut") Queue.failCauseUnsafe(queue, Cause.fail(timeoutError(ctx, end.timeoutMs)))
               else {
-                Queue.offerUnsafe(queue, { _tag: "Exit", exitCode })
+                Queue.offerUnsafe(queue, { _tag: "Exit", exitCode: end.exitCode })
                 Queue.endUnsafe(queue)
               }
             })
-            return { child, timer }
           },
           catch: (error) => startFailed(ctx, error)
         }),
         // The stream ended, failed or was interrupted: make sure the process group is gone.
-        ({ child, timer }) =>
-          Effect.promise(() => {
-            if (timer !== undefined) clearTimeout(timer)
-            child.kill("SIGKILL")
-            return child.exited
-          })
+        (stop) => Effect.promise(stop)
       )
     )
   ))
