@@ -3,6 +3,7 @@
  * scrubbing secrets out of text before it reaches an error message or a cause. Pure and runtime-neutral.
  */
 import { Duration } from "effect"
+import type { ExecResult } from "./Sandbox.ts"
 
 const encoder = new TextEncoder()
 
@@ -45,6 +46,27 @@ export class OutputCollector {
 
 /** The default `maxOutputBytes`: 16 MiB per stream. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+
+/** A command's two output streams, each capped, timed from when this is made: what an `ExecResult` is built from. */
+export class CommandOutput {
+  readonly stdout: OutputCollector
+  readonly stderr: OutputCollector
+  private readonly startedAt = performance.now()
+  constructor(maxOutputBytes: number = DEFAULT_MAX_OUTPUT_BYTES) {
+    this.stdout = new OutputCollector(maxOutputBytes)
+    this.stderr = new OutputCollector(maxOutputBytes)
+  }
+  /** The result of the command, ended now with `exitCode`. */
+  result(exitCode: number): ExecResult {
+    return {
+      exitCode,
+      stdout: this.stdout.text(),
+      stderr: this.stderr.text(),
+      durationMs: performance.now() - this.startedAt,
+      truncated: this.stdout.truncated || this.stderr.truncated
+    }
+  }
+}
 
 /**
  * A `Retry-After` value: whole (or fractional) seconds, or an HTTP date (relative to `now`). Anything else, or

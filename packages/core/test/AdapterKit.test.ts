@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration } from "effect"
-import { isLostConnection, OutputCollector, parseRetryAfter, redactSecrets } from "../src/index.ts"
+import { CommandOutput, isLostConnection, OutputCollector, parseRetryAfter, redactSecrets } from "../src/index.ts"
 
 describe("OutputCollector", () => {
   it("keeps up to the limit, drops the rest and says so", () => {
@@ -15,6 +15,23 @@ describe("OutputCollector", () => {
     exact.push("abc")
     exact.push("")
     assert.isFalse(exact.truncated, "an empty chunk past a full buffer drops nothing")
+  })
+})
+
+describe("CommandOutput", () => {
+  it("builds the ExecResult: both streams capped apart, truncated if either was, a non-negative duration", () => {
+    const output = new CommandOutput(4)
+    output.stdout.push("out")
+    output.stderr.push("error!")
+    const result = output.result(3)
+    assert.strictEqual(result.exitCode, 3)
+    assert.strictEqual(result.stdout, "out")
+    assert.strictEqual(result.stderr, "erro")
+    assert.isTrue(result.truncated)
+    assert.isAtLeast(result.durationMs, 0)
+    const small = new CommandOutput(16)
+    small.stdout.push("fits")
+    assert.isFalse(small.result(0).truncated)
   })
 })
 

@@ -4,7 +4,7 @@
  * A non-zero exit arrives from the SDK as `CommandExitError`; here it is data again.
  */
 import type { Command, ExecEvent, ExecOptions, ExecResult, OutputChunk, SandboxError, SandboxProcess, SpawnOptions } from "@sandkit/core"
-import { CommandTimeout, DEFAULT_MAX_OUTPUT_BYTES, OutputCollector, toMillis } from "@sandkit/core"
+import { CommandOutput, CommandTimeout, toMillis } from "@sandkit/core"
 import type { Sandbox as SdkSandbox } from "@e2b/code-interpreter"
 import { Cause, Deferred, Effect, Exit, Queue, type Scope, Stream } from "effect"
 import { type ErrorContext, fromSdkError, PROVIDER, type Secrets } from "./errors.ts"
@@ -121,18 +121,15 @@ const feed = (ctx: CommandContext, pid: number, stdin: ExecOptions["stdin"]) =>
 
 export const exec = (ctx: CommandContext, command: Command, options: ExecOptions): Effect.Effect<ExecResult, SandboxError> =>
   Effect.suspend(() => {
-    const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
-    const stdout = new OutputCollector(limit)
-    const stderr = new OutputCollector(limit)
-    const started = performance.now()
+    const output = new CommandOutput(options.maxOutputBytes)
     const timeoutMs = options.timeout === undefined ? undefined : toMillis(options.timeout)
     return Effect.acquireUseRelease(
       start(ctx, command, {
         cwd: options.cwd,
         env: options.env,
         stdin: options.stdin !== undefined,
-        onStdout: (text) => stdout.push(text),
-        onStderr: (text) => stderr.push(text)
+        onStdout: (text) => output.stdout.push(text),
+        onStderr: (text) => output.stderr.push(text)
       }),
       (handle) => {
         // Input is written while the process runs: it may produce output (or exit) before reading it all.
@@ -148,15 +145,7 @@ export const exec = (ctx: CommandContext, command: Command, options: ExecOptions
       },
       // Done: the stream is over. Failed, timed out or interrupted: the process must not outlive the call.
       (handle, exit) => Exit.isSuccess(exit) ? Effect.promise(() => handle.disconnect().catch(() => undefined)) : stop(ctx, handle)
-    ).pipe(
-      Effect.map((exitCode): ExecResult => ({
-        exitCode,
-        stdout: stdout.text(),
-        stderr: stderr.text(),
-        durationMs: performance.now() - started,
-        truncated: stdout.truncated || stderr.truncated
-      }))
-    )
+    ).pipe(Effect.map((exitCode) => output.result(exitCode)))
   })
 
 export const execStream = (ctx: CommandContext, command: Command, options: ExecOptions): Stream.Stream<ExecEvent, SandboxError> =>

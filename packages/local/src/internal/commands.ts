@@ -4,7 +4,7 @@
  * destroying the sandbox kills whatever is still running.
  */
 import type { Command, ExecEvent, ExecOptions, ExecResult, OutputChunk, SandboxError, SandboxProcess, SpawnOptions } from "@sandkit/core"
-import { CommandTimeout, DEFAULT_MAX_OUTPUT_BYTES, FileNotFound, OutputCollector, ProviderError, toMillis } from "@sandkit/core"
+import { CommandOutput, CommandTimeout, FileNotFound, ProviderError, toMillis } from "@sandkit/core"
 import { Cause, Deferred, Effect, Queue, Scope, Stream } from "effect"
 import { stat } from "node:fs/promises"
 import { startChild, type RunningChild } from "./child.ts"
@@ -116,10 +116,7 @@ const supervise = (
 export const exec = (ctx: CommandContext, command: Command, options: ExecOptions): Effect.Effect<ExecResult, SandboxError> =>
   Effect.flatMap(prepare(ctx, command, options), (prepared) =>
     Effect.callback<ExecResult, SandboxError>((resume) => {
-      const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
-      const stdout = new OutputCollector(limit)
-      const stderr = new OutputCollector(limit)
-      const started = performance.now()
+      const output = new CommandOutput(options.maxOutputBytes)
       let child: RunningChild
       try {
         child = startChild({
@@ -127,8 +124,8 @@ export const exec = (ctx: CommandContext, command: Command, options: ExecOptions
           cwd: prepared.hostCwd,
           env: prepared.env,
           stdin: options.stdin === undefined ? "ignore" : "pipe",
-          onStdout: (chunk) => stdout.push(chunk),
-          onStderr: (chunk) => stderr.push(chunk)
+          onStdout: (chunk) => output.stdout.push(chunk),
+          onStderr: (chunk) => output.stderr.push(chunk)
         })
       } catch (error) {
         resume(Effect.fail(startFailed(ctx, error)))
@@ -136,15 +133,7 @@ export const exec = (ctx: CommandContext, command: Command, options: ExecOptions
       }
       const stop = supervise(ctx, child, options, (end) => {
         if (end._tag === "TimedOut") resume(Effect.fail(timeoutError(ctx, end.timeoutMs)))
-        else {
-          resume(Effect.succeed({
-            exitCode: end.exitCode,
-            stdout: stdout.text(),
-            stderr: stderr.text(),
-            durationMs: performance.now() - started,
-            truncated: stdout.truncated || stderr.truncated
-          }))
-        }
+        else resume(Effect.succeed(output.result(end.exitCode)))
       })
       // Interrupted: kill the process group and wait until it is really gone.
       return Effect.promise(stop)

@@ -12,7 +12,7 @@
  * that will not answer.
  */
 import type { Command, ExecEvent, ExecOptions, ExecResult, OutputChunk, SandboxError, SandboxProcess, SpawnOptions } from "@sandkit/core"
-import { CommandTimeout, DEFAULT_MAX_OUTPUT_BYTES, isSandboxError, OutputCollector, ProviderError, SandboxNotFound, toMillis } from "@sandkit/core"
+import { CommandOutput, CommandTimeout, isSandboxError, ProviderError, SandboxNotFound, toMillis } from "@sandkit/core"
 import type { ContainerProcess, Sandbox as SdkSandbox } from "modal"
 import { Cause, Deferred, Effect, Exit, Queue, type Scope, Stream } from "effect"
 import { type ErrorContext, fromSdkError, grpcCode, PROVIDER, type Secrets, Status } from "./errors.ts"
@@ -189,11 +189,8 @@ const runEffect = (ctx: CommandContext, process: ContainerProcess<Uint8Array>, i
 
 export const exec = (ctx: CommandContext, command: Command, options: ExecOptions): Effect.Effect<ExecResult, SandboxError> =>
   Effect.suspend(() => {
-    const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
-    const stdout = new OutputCollector(limit)
-    const stderr = new OutputCollector(limit)
+    const output = new CommandOutput(options.maxOutputBytes)
     const token = newToken()
-    const started = performance.now()
     const fed = options.stdin !== undefined
     return Effect.acquireUseRelease(
       start(ctx, token, command, { cwd: options.cwd, env: options.env, stdin: fed }),
@@ -201,21 +198,13 @@ export const exec = (ctx: CommandContext, command: Command, options: ExecOptions
         runEffect(ctx, process, {
           stdin: options.stdin,
           closeStdin: !fed && typeof command !== "string",
-          onStdout: (c) => stdout.push(c),
-          onStderr: (c) => stderr.push(c),
+          onStdout: (c) => output.stdout.push(c),
+          onStderr: (c) => output.stderr.push(c),
           timeoutMs: options.timeout === undefined ? undefined : toMillis(options.timeout)
         }),
       // Failed, timed out or interrupted: the process must not outlive the call.
       (_, exit) => Exit.isSuccess(exit) ? Effect.void : signal(ctx, token)
-    ).pipe(
-      Effect.map((exitCode): ExecResult => ({
-        exitCode,
-        stdout: stdout.text(),
-        stderr: stderr.text(),
-        durationMs: performance.now() - started,
-        truncated: stdout.truncated || stderr.truncated
-      }))
-    )
+    ).pipe(Effect.map((exitCode) => output.result(exitCode)))
   })
 
 export const execStream = (ctx: CommandContext, command: Command, options: ExecOptions): Stream.Stream<ExecEvent, SandboxError> =>
