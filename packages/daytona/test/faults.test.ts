@@ -15,8 +15,8 @@ import {
   transient
 } from "@sandkit/core"
 import { DaytonaEmulator } from "@sandkit/emulators/daytona"
-import { expectClean, failureOf, fastPolicy, realSleep, waitUntil } from "@sandkit/emulators/testkit"
-import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Redacted } from "effect"
+import { createHonoursRetryAfter, expectClean, failureOf, fastPolicy, type FaultTarget, rateLimitReachesCaller, waitUntil } from "@sandkit/emulators/testkit"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { DaytonaProvider } from "../src/index.ts"
 import { emulatedOptions } from "./emulated.ts"
@@ -33,6 +33,15 @@ const assertClean = (emulator: DaytonaEmulator.DaytonaEmulator, provider: Sandbo
 /** Readiness polls before StartupTimeout: room for the start walk under a slow machine. */
 const READINESS_TRIES = 100
 
+/** The shared fault scenarios' view of this emulator. */
+const targetOf = (emulator: DaytonaEmulator.DaytonaEmulator, provider: SandboxProviderShape): FaultTarget => ({
+  provider,
+  faults: emulator.faults,
+  log: emulator.log,
+  createRoute: "create",
+  readinessTries: READINESS_TRIES
+})
+
 /** The provider over the emulator, built in the test's scope (its SDK client is disposed when the test ends). */
 const providerFor = (emulator: DaytonaEmulator.DaytonaEmulator, extra: Partial<DaytonaProvider.DaytonaOptions> = {}) =>
   Effect.map(DaytonaProvider.make(emulatedOptions(emulator, extra)), makeProvider)
@@ -44,23 +53,7 @@ describe("daytona faults (emulated)", () => {
       Effect.gen(function*() {
         const emulator = yield* Emulator
         const provider = yield* providerFor(emulator)
-        emulator.faults.rateLimitNext("create", { times: 2, retryAfter: 1 })
-        const fiber = yield* Effect.forkChild(provider.createDetached())
-        const creates = () => emulator.log.count("create")
-        yield* waitUntil("the first create", () => creates() === 1)
-        yield* TestClock.adjust("999 millis")
-        yield* realSleep(100)
-        assert.strictEqual(creates(), 1, "no retry before Retry-After elapsed")
-        yield* TestClock.adjust("1 millis")
-        yield* waitUntil("the second create", () => creates() === 2)
-        yield* TestClock.adjust("999 millis")
-        yield* realSleep(100)
-        assert.strictEqual(creates(), 2, "no retry before the second Retry-After elapsed")
-        yield* TestClock.adjust("1 millis")
-        const sandbox = yield* Fiber.join(fiber)
-        assert.deepStrictEqual(emulator.log.entries("create").map((e) => e.status), [429, 429, 200])
-        assert.strictEqual((yield* sandbox.exec("echo ok")).stdout, "ok\n")
-        yield* sandbox.destroy
+        yield* createHonoursRetryAfter(targetOf(emulator, provider), 200)
         yield* assertClean(emulator, provider)
       }))
 
@@ -89,12 +82,7 @@ describe("daytona faults (emulated)", () => {
       Effect.gen(function*() {
         const emulator = yield* Emulator
         const provider = yield* providerFor(emulator)
-        emulator.faults.rateLimitNext("create", { times: 3, retryAfter: 7 })
-        const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(0, { readinessTries: READINESS_TRIES })))))
-        assert.strictEqual(error._tag, "RateLimited")
-        assert.strictEqual(error._tag === "RateLimited" && error.retryAfter !== undefined ? Duration.toMillis(error.retryAfter) : undefined, 7_000)
-        assert.strictEqual(emulator.log.count("create"), 1)
-        emulator.faults.clear()
+        yield* rateLimitReachesCaller(targetOf(emulator, provider))
         yield* assertClean(emulator, provider)
       }))
   })

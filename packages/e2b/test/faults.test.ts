@@ -8,11 +8,21 @@ import {
   makeReadiness,
   RetryPolicy,
   type SandboxError,
+  type SandboxProviderShape,
   transient
 } from "@sandkit/core"
 import { E2bEmulator } from "@sandkit/emulators/e2b"
-import { expectClean, failureOf, fastPolicy, realSleep, waitUntil } from "@sandkit/emulators/testkit"
-import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Redacted } from "effect"
+import {
+  createHonoursRetryAfter,
+  expectClean,
+  failureOf,
+  fastPolicy,
+  type FaultTarget,
+  quotaIsNotRetried,
+  rateLimitReachesCaller,
+  waitUntil
+} from "@sandkit/emulators/testkit"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { E2bProvider } from "../src/index.ts"
 import { emulatedOptions } from "./emulated.ts"
@@ -26,6 +36,14 @@ const EmulatorLayer = Layer.effect(Emulator, E2bEmulator.make({ apiKey: API_KEY 
 const providerFor = (emulator: E2bEmulator.E2bEmulator, extra: Partial<E2bProvider.E2bOptions> = {}) =>
   Effect.map(E2bProvider.make(emulatedOptions(emulator, extra)), makeProvider)
 
+/** The shared fault scenarios' view of this emulator. */
+const targetOf = (emulator: E2bEmulator.E2bEmulator, provider: SandboxProviderShape): FaultTarget => ({
+  provider,
+  faults: emulator.faults,
+  log: emulator.log,
+  createRoute: "create"
+})
+
 describe("e2b faults (emulated)", () => {
   // TestClock: the waits are observed on the clock, not measured.
   it.layer(EmulatorLayer, { timeout: 60_000 })("on the test clock", (it) => {
@@ -33,25 +51,7 @@ describe("e2b faults (emulated)", () => {
       Effect.gen(function*() {
         const emulator = yield* Emulator
         const provider = yield* providerFor(emulator)
-        emulator.faults.rateLimitNext("create", { times: 2, retryAfter: 1 })
-        const fiber = yield* Effect.forkChild(provider.createDetached())
-        const creates = () => emulator.log.count("create")
-        yield* waitUntil("the first create", () => creates() === 1)
-        // Retry-After: 1 → nothing may be sent before a full second has passed on the clock.
-        yield* TestClock.adjust("999 millis")
-        yield* realSleep(100)
-        assert.strictEqual(creates(), 1, "no retry before Retry-After elapsed")
-        yield* TestClock.adjust("1 millis")
-        yield* waitUntil("the second create", () => creates() === 2)
-        yield* TestClock.adjust("999 millis")
-        yield* realSleep(100)
-        assert.strictEqual(creates(), 2, "no retry before the second Retry-After elapsed")
-        yield* TestClock.adjust("1 millis")
-        const sandbox = yield* Fiber.join(fiber)
-        assert.strictEqual(creates(), 3)
-        assert.deepStrictEqual(emulator.log.entries("create").map((e) => e.status), [429, 429, 201])
-        assert.strictEqual((yield* sandbox.exec("echo ok")).stdout, "ok\n")
-        yield* sandbox.destroy
+        yield* createHonoursRetryAfter(targetOf(emulator, provider), 201)
         yield* expectClean(emulator, provider)
       }))
 
@@ -59,12 +59,7 @@ describe("e2b faults (emulated)", () => {
       Effect.gen(function*() {
         const emulator = yield* Emulator
         const provider = yield* providerFor(emulator)
-        emulator.faults.rateLimitNext("create", { times: 3, retryAfter: 7 })
-        const exit = yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, fastPolicy(0))))
-        const error = failureOf(exit)
-        assert.strictEqual(error._tag, "RateLimited")
-        assert.strictEqual(error._tag === "RateLimited" ? error.retryAfter && Duration.toMillis(error.retryAfter) : undefined, 7_000)
-        assert.strictEqual(emulator.log.count("create"), 1)
+        yield* rateLimitReachesCaller(targetOf(emulator, provider))
         yield* expectClean(emulator, provider)
       }))
   })
@@ -230,13 +225,7 @@ describe("e2b faults (emulated)", () => {
       Effect.gen(function*() {
         const emulator = yield* Emulator
         const provider = yield* providerFor(emulator)
-        emulator.registry.setQuota(1)
-        yield* Effect.scoped(Effect.gen(function*() {
-          yield* provider.create()
-          const error = failureOf(yield* Effect.exit(Effect.scoped(provider.create()).pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
-          assert.strictEqual(error._tag, "QuotaExceeded", error.message)
-          assert.strictEqual(emulator.log.count("create"), 2)
-        }))
+        yield* quotaIsNotRetried(targetOf(emulator, provider), () => emulator.registry.setQuota(1))
         yield* expectClean(emulator, provider)
       }))
 

@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { makeProvider, RetryPolicy, type SandboxError } from "@sandkit/core"
 import { ModalEmulator } from "@sandkit/emulators/modal"
-import { expectClean, failureOf, fastPolicy, realSleep, waitUntil } from "@sandkit/emulators/testkit"
+import { expectClean, failureOf, fastPolicy, quotaIsNotRetried, realSleep, waitUntil } from "@sandkit/emulators/testkit"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { ModalProvider } from "../src/index.ts"
@@ -265,13 +265,9 @@ describe("modal faults (emulated)", () => {
       Effect.gen(function*() {
         const emulator = yield* Emulator
         const provider = yield* providerFor(emulator)
-        emulator.registry.setQuota(1)
-        yield* Effect.scoped(Effect.gen(function*() {
-          yield* provider.create()
-          const error = failureOf(yield* Effect.exit(Effect.scoped(provider.create()).pipe(Effect.provideService(RetryPolicy, fastPolicy(3)))))
-          assert.strictEqual(error._tag, "QuotaExceeded", error.message)
-          assert.deepStrictEqual(codes(emulator, "SandboxCreateV2"), [0, 8])
-        }))
+        const target = { provider, faults: emulator.faults, log: emulator.log, createRoute: "SandboxCreateV2" }
+        yield* quotaIsNotRetried(target, () => emulator.registry.setQuota(1))
+        assert.deepStrictEqual(codes(emulator, "SandboxCreateV2"), [0, 8], "OK, then RESOURCE_EXHAUSTED")
         yield* expectClean(emulator, provider)
       }))
 

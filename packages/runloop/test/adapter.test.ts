@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { makeProvider, type ResolvedSpec, RetryPolicy, type SandboxError } from "@sandkit/core"
 import { RunloopEmulator } from "@sandkit/emulators/runloop"
-import { failureOf, fastPolicy } from "@sandkit/emulators/testkit"
+import { failureOf, fastPolicy, quotaIsNotRetried } from "@sandkit/emulators/testkit"
 import { Duration, Effect, Exit, Stream } from "effect"
 import { afterAll, afterEach, beforeAll, vi } from "vitest"
 import { RunloopProvider } from "../src/index.ts"
@@ -169,13 +169,9 @@ describe("against the emulator", () => {
   it.live("a concurrency quota (429 without Retry-After) is QuotaExceeded, not retried", () =>
     Effect.gen(function*() {
       const provider = yield* providerFor()
-      emulator.registry.setQuota(1, { status: 429, message: "Maximum number of concurrent devboxes (1) reached" })
-      yield* Effect.scoped(Effect.gen(function*() {
-        yield* provider.create()
-        const error = failureOf(yield* Effect.exit(provider.createDetached()))
-        assert.strictEqual(error._tag, "QuotaExceeded")
-        assert.strictEqual(emulator.log.count("create"), 2)
-      }))
+      const target = { provider, faults: emulator.faults, log: emulator.log, createRoute: "create" }
+      yield* quotaIsNotRetried(target, () =>
+        emulator.registry.setQuota(1, { status: 429, message: "Maximum number of concurrent devboxes (1) reached" }))
     }))
 
   it.live("long output: past 100 lines or the answer's byte limit, the whole of it comes from the streams", () =>
