@@ -4,8 +4,8 @@
  * call these, so "429 + Retry-After is honoured" means one thing everywhere. Test-runner agnostic like the rest of
  * the testkit: a failed check is a defect carrying a plain `Error` that names what was expected and what was seen.
  */
-import { RetryPolicy, type SandboxProviderShape } from "@sandkit/core"
-import { Duration, Effect, Fiber } from "effect"
+import { RetryPolicy, type SandboxError, type SandboxProviderShape } from "@sandkit/core"
+import { Cause, Duration, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import type { Faults } from "./Faults.ts"
 import type { RequestLog } from "./RequestLog.ts"
@@ -88,4 +88,32 @@ export const quotaIsNotRetried = (target: FaultTarget, holdQuota: () => unknown)
       yield* expectEqual(log.count(createRoute), 2, "creates sent")
       return error
     }))
+  })
+
+/** Every way a failure is likely to be shown: message, `String`, JSON (the error and its cause), `Cause.pretty`. */
+export const renderingsOf = (exit: Exit.Exit<unknown, SandboxError>): ReadonlyArray<string> => {
+  if (Exit.isSuccess(exit)) return []
+  const error = failureOf(exit)
+  return [error.message, String(error), JSON.stringify(error), JSON.stringify(error.cause), Cause.pretty(exit.cause)]
+}
+
+/** Fail the scenario if any of `secrets` appears in any rendering of `exit`'s failure. */
+export const expectNoSecrets = (exit: Exit.Exit<unknown, SandboxError>, secrets: ReadonlyArray<string>): Effect.Effect<void> => {
+  const found = renderingsOf(exit).flatMap((text) => secrets.filter((secret) => text.includes(secret)))
+  return found.length === 0 ? Effect.void : Effect.die(new Error(`a secret appears in the error (${found.length} times)`))
+}
+
+/**
+ * `call` made with credentials the emulator refuses fails with `AuthenticationFailed` (retries allowed by the policy,
+ * none taken: the caller checks the request count, which differs by cloud), and none of `secrets` shows in the error.
+ */
+export const wrongCredentialsAreRefused = <A>(
+  call: Effect.Effect<A, SandboxError>,
+  secrets: ReadonlyArray<string>,
+  readinessTries?: number
+) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.exit(call.pipe(Effect.provideService(RetryPolicy, fastPolicy(5, readinessTries === undefined ? {} : { readinessTries }))))
+    yield* expectEqual(failureOf(exit)._tag, "AuthenticationFailed", "error")
+    yield* expectNoSecrets(exit, secrets)
   })
