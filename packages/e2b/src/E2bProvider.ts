@@ -17,13 +17,14 @@ import {
   type SandboxProvider,
   toMillis,
   Unsupported,
-  withTransientRetry
+  withTransientRetry,
+  joinSandboxPath
 } from "@sandkit/core"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
 import { type Api, makeApi, type NewSandbox } from "./internal/api.ts"
 import { type E2bOptions, resolveConfig } from "./internal/config.ts"
 import { PROVIDER } from "./internal/errors.ts"
-import { CREATE_KEY, CWD_KEY, DEFAULT_HOME, type Deps, infoOf, joinPath, NAME_KEY, openSandbox } from "./internal/sandbox.ts"
+import { CREATE_KEY, CWD_KEY, DEFAULT_HOME, type Deps, infoOf, NAME_KEY, openSandbox } from "./internal/sandbox.ts"
 
 export type { E2bOptions } from "./internal/config.ts"
 export { defaultRunCodeLanguages, defaultTemplate } from "./internal/config.ts"
@@ -178,7 +179,7 @@ export const make = (options: E2bOptions): Effect.Effect<SandboxDriver, Authenti
             details.map((detail) => {
               const home = config.knownHome(detail.sandboxID) ?? DEFAULT_HOME
               const cwd = detail.metadata?.[CWD_KEY]
-              return infoOf(detail, cwd === undefined ? home : joinPath(home, cwd))
+              return infoOf(detail, cwd === undefined ? home : joinSandboxPath(home, cwd))
             })
         )
       },

@@ -12,7 +12,7 @@
  * profile (`~/.modal.toml`) is never read: see `internal/client.ts` for the precedence.
  */
 import type { Capabilities, DriverSandbox, ResolvedSpec, SandboxDriver, SandboxError, SandboxInfo } from "@sandkit/core"
-import { InvalidRequest, isTransient, makeProvider, RetryPolicy, SandboxNotFound, SandboxProvider, toMillis, Unsupported } from "@sandkit/core"
+import { InvalidRequest, isTransient, makeProvider, RetryPolicy, SandboxNotFound, SandboxProvider, toMillis, Unsupported, joinSandboxPath } from "@sandkit/core"
 import type { App, Image, Sandbox as SdkSandbox, SandboxCreateParams } from "modal"
 import { Config, Effect, Layer, Option, type Scope } from "effect"
 import { makeClient } from "./internal/client.ts"
@@ -26,7 +26,6 @@ import {
   EXPIRES_TAG,
   IMAGE_TAG,
   infoOf,
-  joinPath,
   NAME_TAG,
   openSandbox,
   probeWorkdir,
@@ -173,7 +172,7 @@ export const make = (options: ModalOptions): Effect.Effect<SandboxDriver, never,
         const image = spec.template ?? spec.image ?? config.image
         const now = Date.now()
         // A workdir known in advance goes to Modal and into the tags at once; otherwise it is probed after create.
-        const known = config.workdir === undefined ? undefined : joinPath(config.workdir, spec.cwd ?? ".")
+        const known = config.workdir === undefined ? undefined : joinSandboxPath(config.workdir, spec.cwd ?? ".")
         const tags: Record<string, string> = {
           ...spec.labels,
           ...(known === undefined ? {} : { [WORKDIR_TAG]: known }),

@@ -72,9 +72,6 @@ const randomHex = (bytes: number) => {
   return Array.from(data, (b) => b.toString(16).padStart(2, "0")).join("")
 }
 
-/** A path inside the sandbox, resolved against `base` (core's `joinSandboxPath`). */
-export const joinPath = joinSandboxPath
-
 /** The command in its directory with its env, as the body of a subshell. */
 export const commandBody = (command: Command, cwd: string, env: Readonly<Record<string, string>> | undefined): string => {
   const exports = Object.entries(env ?? {}).map(([k, v]) => `${k}=${quote(v)}`)
@@ -162,7 +159,7 @@ const cap = (text: string, limit: number): { readonly text: string; readonly tru
   return bytes.byteLength <= limit ? { text, truncated: false } : { text: decoder.decode(bytes.subarray(0, limit)), truncated: true }
 }
 
-const cwdOf = (workdir: string, cwd: string | undefined) => cwd === undefined ? workdir : joinPath(workdir, cwd)
+const cwdOf = (workdir: string, cwd: string | undefined) => cwd === undefined ? workdir : joinSandboxPath(workdir, cwd)
 
 export const exec = (ctx: CommandContext, command: Command, options: ExecOptions): Effect.Effect<ExecResult, SandboxError> =>
   Effect.gen(function*() {

@@ -4,10 +4,10 @@
  * sits in memory whole. Relative paths resolve against the sandbox's work dir here, before the call.
  */
 import type { DriverFiles, FileData, FileEntry, SandboxError } from "@sandkit/core"
+import { joinSandboxPath } from "@sandkit/core"
 import type { FileInfo, Sandbox as SdkSandbox } from "@daytonaio/sdk"
 import { Effect, Stream } from "effect"
 import { Buffer } from "node:buffer"
-import { joinPath } from "./commands.ts"
 import type { Secrets } from "./config.ts"
 import { fromSdkError } from "./errors.ts"
 
@@ -44,7 +44,7 @@ export const makeFiles = (ctx: FilesContext): DriverFiles => {
   /** Run `f` on the absolute path; failures name `path` as the user gave it. */
   const on = <A>(operation: string, path: string, f: (absolute: string) => Promise<A>) =>
     Effect.flatMap(ctx.workdir, (workdir) => {
-      const absolute = joinPath(workdir, path)
+      const absolute = joinSandboxPath(workdir, path)
       return Effect.tryPromise({
         try: () => f(absolute),
         catch: (error) => fromSdkError(error, { operation, sandboxId: ctx.sandboxId, path: absolute, secrets: ctx.secrets })
@@ -53,11 +53,11 @@ export const makeFiles = (ctx: FilesContext): DriverFiles => {
 
   const list = (path: string) =>
     on("files.list", path, async (absolute) =>
-      (await ctx.sdk.fs.listFiles(absolute)).map((info) => entryOf(info, joinPath(absolute, info.name))))
+      (await ctx.sdk.fs.listFiles(absolute)).map((info) => entryOf(info, joinSandboxPath(absolute, info.name))))
 
   const uploadBatch = (directory: string, batch: ReadonlyArray<FileData>) =>
     on("files.upload", directory, (absolute) =>
-      ctx.sdk.fs.uploadFiles(batch.map((file) => ({ source: Buffer.from(file.data), destination: joinPath(absolute, file.path) }))))
+      ctx.sdk.fs.uploadFiles(batch.map((file) => ({ source: Buffer.from(file.data), destination: joinSandboxPath(absolute, file.path) }))))
 
   /** Every regular file under `absolute`, with its path relative to `root`. */
   const walk = (root: string, relative: string): Stream.Stream<string, SandboxError> =>
@@ -103,7 +103,7 @@ export const makeFiles = (ctx: FilesContext): DriverFiles => {
       ),
     download: (directory) =>
       Stream.unwrap(Effect.map(ctx.workdir, (workdir) => {
-        const root = joinPath(workdir, directory)
+        const root = joinSandboxPath(workdir, directory)
         return walk(root, "").pipe(
           Stream.rechunk(DOWNLOAD_BATCH_FILES),
           Stream.chunks,

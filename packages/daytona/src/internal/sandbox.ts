@@ -4,12 +4,12 @@
  * is asked once from the toolbox (`GET /work-dir`) and joined with the spec's `cwd`, which travels as a label.
  */
 import type { DriverSandbox, RunCodeResult, SandboxError, SandboxInfo, SandboxState, SnapshotRef } from "@sandkit/core"
-import { StartupTimeout, toMillis, Unsupported } from "@sandkit/core"
+import { StartupTimeout, toMillis, Unsupported, joinSandboxPath } from "@sandkit/core"
 import type { Sandbox as SdkSandbox } from "@daytonaio/sdk"
 import { Effect } from "effect"
 import type { Client, SandboxRecord } from "./client.ts"
 import * as Commands from "./commands.ts"
-import { joinPath, type SessionPool } from "./commands.ts"
+import type { SessionPool } from "./commands.ts"
 import type { ResolvedConfig } from "./config.ts"
 import { type ErrorContext, fromSdkError, PROVIDER } from "./errors.ts"
 import { makeFiles } from "./files.ts"
@@ -91,7 +91,7 @@ export const labelsOf = (labels: Readonly<Record<string, string>> | undefined): 
 export const workdirOf = (record: SandboxRecord, workDir: string | undefined): string => {
   const cwd = record.labels?.[CWD_LABEL]
   const base = workDir ?? DEFAULT_WORKDIR
-  return cwd === undefined ? base : joinPath(base, cwd)
+  return cwd === undefined ? base : joinSandboxPath(base, cwd)
 }
 
 export const infoOf = (record: SandboxRecord, workdir: string): SandboxInfo => {

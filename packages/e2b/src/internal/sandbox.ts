@@ -33,9 +33,6 @@ export interface Deps {
 const stateOf = (state: string): SandboxState =>
   state === "running" ? "running" : state === "paused" ? "paused" : state === "killed" ? "stopped" : "unknown"
 
-/** A path inside the sandbox, resolved against `base` (core's `joinSandboxPath`). */
-export const joinPath = joinSandboxPath
-
 export const labelsOf = (metadata: Readonly<Record<string, string>> | undefined): Record<string, string> => {
   const labels: Record<string, string> = {}
   for (const [k, v] of Object.entries(metadata ?? {})) if (k !== NAME_KEY && k !== CWD_KEY && k !== CREATE_KEY) labels[k] = v
@@ -124,8 +121,8 @@ export const openSandbox = (
         : { trafficAccessToken: connection.trafficAccessToken })
     })
     const home = config.knownHome(id) ?? (yield* awaitHome(id, sdk, deps))
-    const workdir = cwd === undefined ? home : joinPath(home, cwd)
-    const resolve = (path: string) => joinPath(workdir, path)
+    const workdir = cwd === undefined ? home : joinSandboxPath(home, cwd)
+    const resolve = (path: string) => joinSandboxPath(workdir, path)
     let contexts = deps.codeContexts.get(id)
     if (contexts === undefined) deps.codeContexts.set(id, contexts = new Map())
     const base = { sandboxId: id, sdk, secrets: config.secrets }

@@ -22,9 +22,6 @@ export const IMAGE_TAG = "sandkit.image"
 export const CREATE_TAG = "sandkit.create"
 const INTERNAL: ReadonlySet<string> = new Set([NAME_TAG, WORKDIR_TAG, CREATED_TAG, EXPIRES_TAG, IMAGE_TAG, CREATE_TAG])
 
-/** A path inside the sandbox, resolved against `base` (core's `joinSandboxPath`). */
-export const joinPath = joinSandboxPath
-
 const dateOf = (value: string | undefined): Date | undefined => {
   const ms = Number(value)
   return value === undefined || value === "" || !Number.isFinite(ms) ? undefined : new Date(ms)
@@ -101,7 +98,7 @@ export const openSandbox = (deps: Deps, sdk: SdkSandbox, info: SandboxInfo): Dri
   const { config } = deps
   const id = sdk.sandboxId
   const workdir = info.workdir
-  const resolve = (path: string) => joinPath(workdir, path)
+  const resolve = (path: string) => joinSandboxPath(workdir, path)
   const base = { sandboxId: id, sdk, secrets: config.secrets }
   const commands: Commands.CommandContext = { ...base, resolve, workdir, livenessIntervalMs: config.livenessIntervalMs }
   return {

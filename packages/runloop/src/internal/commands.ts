@@ -7,13 +7,13 @@
  * read from the server-sent streams instead.
  */
 import type { Command, ExecEvent, ExecOptions, ExecResult, OutputChunk, SandboxError, SandboxProcess, SpawnOptions } from "@sandkit/core"
-import { CommandTimeout, DEFAULT_MAX_OUTPUT_BYTES, InvalidRequest, OutputCollector, toMillis, withTransientRetry } from "@sandkit/core"
+import { CommandTimeout, DEFAULT_MAX_OUTPUT_BYTES, InvalidRequest, OutputCollector, toMillis, withTransientRetry, joinSandboxPath } from "@sandkit/core"
 import { toFile } from "@runloop/api-client"
 import { Cause, Deferred, Effect, Exit, Queue, type Scope, Stream } from "effect"
 import { awaitCompleted, call, type ExecutionView, longPoll, transfer } from "./api.ts"
 import type { ResolvedConfig } from "./config.ts"
 import { PROVIDER } from "./errors.ts"
-import { joinPath, quote } from "./spec.ts"
+import { quote } from "./spec.ts"
 
 /** Where a devbox's commands start: learnt from the devbox itself once it runs. */
 export interface Paths {
@@ -67,7 +67,6 @@ export const script = (command: Command, options: { readonly cwd: string; readon
 /** Runloop's exit status as data: a process that was killed (no status, or a negative one) is 128+9. */
 export const exitCodeOf = (status: number | null | undefined): number => (typeof status === "number" && status >= 0 ? status : 137)
 
-
 const timeoutError = (ctx: CommandContext, timeoutMs: number) =>
   new CommandTimeout({ provider: PROVIDER, sandboxId: ctx.devboxId, timeoutMs, message: `command timed out after ${timeoutMs} ms and was killed` })
 
@@ -81,7 +80,7 @@ const killQuietly = (ctx: CommandContext, executionId: string) =>
 
 /** Upload `data` as the command's stdin; returns its absolute path. */
 const stageStdin = (ctx: CommandContext, commandId: string, data: string | Uint8Array) => {
-  const path = joinPath(ctx.paths.home, `.sandkit-stdin-${commandId}`)
+  const path = joinSandboxPath(ctx.paths.home, `.sandkit-stdin-${commandId}`)
   const bytes = typeof data === "string" ? encoder.encode(data) : data
   return call(ctx.config, "exec", ctx.devboxId, async (client, options) =>
     client.devboxes.uploadFile(ctx.devboxId, { path, file: await toFile(bytes, "stdin") }, options), transfer(ctx.config)).pipe(Effect.as(path))
@@ -133,7 +132,7 @@ export const exec = (ctx: CommandContext, command: Command, options: ExecOptions
     const run = Effect.gen(function*() {
       if (!raw) yield* ctx.ready
       const stdinFile = options.stdin === undefined ? undefined : yield* stageStdin(ctx, commandId, options.stdin)
-      const text = raw ? commandLine(command) : script(command, { cwd: joinPath(ctx.paths.workdir, options.cwd ?? "."), env: options.env, stdinFile })
+      const text = raw ? commandLine(command) : script(command, { cwd: joinSandboxPath(ctx.paths.workdir, options.cwd ?? "."), env: options.env, stdinFile })
       const first = yield* startExecute(ctx, commandId, text, 25)
       const done = yield* awaitCompleted(ctx.config, ctx.devboxId, first)
       return yield* resultOf(ctx, done, options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES)
@@ -165,7 +164,7 @@ export const execStream = (ctx: CommandContext, command: Command, options: ExecO
       let completed = false
       yield* ctx.ready
       const stdinFile = options.stdin === undefined ? undefined : yield* stageStdin(ctx, commandId, options.stdin)
-      const text = script(command, { cwd: joinPath(ctx.paths.workdir, options.cwd ?? "."), env: options.env, stdinFile })
+      const text = script(command, { cwd: joinSandboxPath(ctx.paths.workdir, options.cwd ?? "."), env: options.env, stdinFile })
       // However the stream ends (consumer done, failure, interruption, timeout), the process does not outlive it.
       const first = yield* Effect.acquireRelease(startExecute(ctx, commandId, text, 0), () => (completed ? Effect.void : killQuietly(ctx, commandId)))
       yield* Effect.forkScoped(
@@ -204,7 +203,7 @@ export const spawn = (ctx: CommandContext, command: Command, options: SpawnOptio
     const output = yield* Queue.unbounded<OutputChunk, SandboxError | Cause.Done>()
     const exited = yield* Deferred.make<number, SandboxError>()
     yield* ctx.ready
-    const text = script(command, { cwd: joinPath(ctx.paths.workdir, options.cwd ?? "."), env: options.env })
+    const text = script(command, { cwd: joinSandboxPath(ctx.paths.workdir, options.cwd ?? "."), env: options.env })
     const first = yield* Effect.acquireRelease(
       call(ctx.config, "spawn", ctx.devboxId, (client, o) =>
         client.devboxes.executions.executeAsync(ctx.devboxId, { command: text, attach_stdin: true }, o)).pipe(Effect.catch(ctx.refine)),

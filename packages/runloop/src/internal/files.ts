@@ -4,13 +4,13 @@
  * small shell command each (GNU `find`, as in Runloop's Ubuntu images). Relative paths resolve against the workdir.
  */
 import type { DriverFiles, FileData, FileEntry, SandboxError } from "@sandkit/core"
-import { FileNotFound, ProviderError } from "@sandkit/core"
+import { FileNotFound, ProviderError, joinSandboxPath } from "@sandkit/core"
 import { toFile } from "@runloop/api-client"
 import { Effect, Stream } from "effect"
 import { call, transfer } from "./api.ts"
 import { type CommandContext, exec } from "./commands.ts"
 import { PROVIDER } from "./errors.ts"
-import { joinPath, quote } from "./spec.ts"
+import { quote } from "./spec.ts"
 
 /** Exit statuses of the helper scripts. */
 const ENOENT = 44
@@ -32,7 +32,7 @@ const parseEntries = (output: string, base: string, named: boolean): Array<FileE
     const seconds = Number(mtime)
     return {
       name,
-      path: named ? joinPath(base, name) : base,
+      path: named ? joinSandboxPath(base, name) : base,
       type: typeOf(type),
       size: Number(size),
       modifiedAt: Number.isFinite(seconds) ? new Date(seconds * 1000) : undefined
@@ -40,7 +40,7 @@ const parseEntries = (output: string, base: string, named: boolean): Array<FileE
   })
 
 export const makeFiles = (ctx: FilesContext): DriverFiles => {
-  const resolve = (path: string) => joinPath(ctx.paths.workdir, path)
+  const resolve = (path: string) => joinSandboxPath(ctx.paths.workdir, path)
 
   /** Run a helper script; ENOENT → `FileNotFound(path)`, anything else non-zero → `ProviderError`. */
   const shell = (operation: string, path: string, text: string): Effect.Effect<string, SandboxError> =>
@@ -71,7 +71,7 @@ export const makeFiles = (ctx: FilesContext): DriverFiles => {
     upload(path, data).pipe(
       Effect.catch(ctx.refineFile(path)),
       // A devbox whose upload does not create parent directories: create them, then once more.
-      Effect.catchTag("FileNotFound", () => Effect.andThen(mkdir(joinPath(resolve(path), "..")), Effect.catch(upload(path, data), ctx.refineFile(path)))),
+      Effect.catchTag("FileNotFound", () => Effect.andThen(mkdir(joinSandboxPath(resolve(path), "..")), Effect.catch(upload(path, data), ctx.refineFile(path)))),
       Effect.asVoid
     )
 
@@ -107,7 +107,7 @@ export const makeFiles = (ctx: FilesContext): DriverFiles => {
           const paths = out.split("\u0000").filter((p) => p !== "").sort()
           return Stream.fromIterable(paths).pipe(
             Stream.mapEffect((relative) =>
-              Effect.map(read(joinPath(resolve(directory), relative)), (data): FileData => ({ path: relative, data }))
+              Effect.map(read(joinSandboxPath(resolve(directory), relative)), (data): FileData => ({ path: relative, data }))
             )
           )
         }

@@ -33,9 +33,6 @@ const MAX_KEEP_ALIVE_SECONDS = 172_800
 /** POSIX single quotes. */
 export const quote = (arg: string): string => /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`
 
-/** A path inside the sandbox, resolved against `base` (core's `joinSandboxPath`). */
-export const joinPath = joinSandboxPath
-
 const invalid = (message: string) => new InvalidRequest({ provider: PROVIDER, field: "spec", message })
 
 /** Runloop's CUSTOM_SIZE grid: cpu 0.5, 1, then even; memory 1, then even GiB. */
@@ -163,7 +160,7 @@ export const infoOf = (view: DevboxView, workdir: string): SandboxInfo => {
 /** The workdir of a devbox whose home is `home`: the spec's `cwd` (kept in metadata) under it. */
 export const workdirOf = (view: DevboxView, home: string): string => {
   const cwd = view.metadata?.[CWD_KEY]
-  return cwd === undefined ? home : joinPath(home, cwd)
+  return cwd === undefined ? home : joinSandboxPath(home, cwd)
 }
 
 export interface OpenHandsSpecOptions {
