@@ -28,8 +28,9 @@ export const expectEqual = (actual: unknown, expected: unknown, what: string): E
   return a === e ? Effect.void : Effect.die(new Error(`${what}: expected ${e}, got ${a}`))
 }
 
-const policy = (target: FaultTarget, retries: number) =>
-  fastPolicy(retries, target.readinessTries === undefined ? {} : { readinessTries: target.readinessTries })
+/** `fastPolicy` with `retries`, leaving room for the emulator's readiness polls when it needs more than the default. */
+const policy = (retries: number, readinessTries: number | undefined) =>
+  fastPolicy(retries, readinessTries === undefined ? {} : { readinessTries })
 
 /**
  * Runs under `TestClock`. Two creates answered 429 with `Retry-After: 1`, then one accepted (`acceptedStatus`):
@@ -63,7 +64,7 @@ export const rateLimitReachesCaller = (target: FaultTarget) =>
   Effect.gen(function*() {
     const { createRoute, faults, log, provider } = target
     faults.rateLimitNext(createRoute, { times: 3, retryAfter: 7 })
-    const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, policy(target, 0)))))
+    const error = failureOf(yield* Effect.exit(provider.createDetached().pipe(Effect.provideService(RetryPolicy, policy(0, target.readinessTries)))))
     yield* expectEqual(error._tag, "RateLimited", "error")
     const retryAfter = error._tag === "RateLimited" && error.retryAfter !== undefined ? Duration.toMillis(error.retryAfter) : undefined
     yield* expectEqual(retryAfter, 7_000, "retryAfter (ms)")
@@ -82,7 +83,7 @@ export const quotaIsNotRetried = (target: FaultTarget, holdQuota: () => unknown)
     holdQuota()
     return yield* Effect.scoped(Effect.gen(function*() {
       yield* provider.create()
-      const exit = yield* Effect.exit(Effect.scoped(provider.create()).pipe(Effect.provideService(RetryPolicy, policy(target, 3))))
+      const exit = yield* Effect.exit(Effect.scoped(provider.create()).pipe(Effect.provideService(RetryPolicy, policy(3, target.readinessTries))))
       const error = failureOf(exit)
       yield* expectEqual(error._tag, "QuotaExceeded", `error (${error.message})`)
       yield* expectEqual(log.count(createRoute), 2, "creates sent")
@@ -113,7 +114,7 @@ export const wrongCredentialsAreRefused = <A>(
   readinessTries?: number
 ) =>
   Effect.gen(function*() {
-    const exit = yield* Effect.exit(call.pipe(Effect.provideService(RetryPolicy, fastPolicy(5, readinessTries === undefined ? {} : { readinessTries }))))
+    const exit = yield* Effect.exit(call.pipe(Effect.provideService(RetryPolicy, policy(5, readinessTries))))
     yield* expectEqual(failureOf(exit)._tag, "AuthenticationFailed", "error")
     yield* expectNoSecrets(exit, secrets)
   })

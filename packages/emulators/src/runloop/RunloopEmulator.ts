@@ -57,6 +57,9 @@ export interface RunloopEmulatorOptions {
   readonly port?: number
 }
 
+/** A plain URL reaching `port` through the tunnel `tunnelKey` names. */
+export type TunnelUrl = (target: { readonly tunnelKey: string; readonly port: number }) => string
+
 export interface RunloopEmulator {
   /** `http://127.0.0.1:<port>`: the base URL for the SDK (`baseURL`, or `RUNLOOP_BASE_URL`). */
   readonly url: string
@@ -70,7 +73,7 @@ export interface RunloopEmulator {
   readonly adapterOptions: {
     readonly apiKey: Redacted.Redacted<string>
     readonly baseUrl: string
-    readonly tunnelUrl: (target: { readonly tunnelKey: string; readonly port: number }) => string
+    readonly tunnelUrl: TunnelUrl
   }
   /** The live devboxes, with the sandbox-level knobs (quota, readiness delay, silent deletion). */
   readonly registry: DevboxRegistry
@@ -87,7 +90,7 @@ export interface RunloopEmulator {
   /** A devbox's home (its local workspace), for `RunloopProvider.layer({ home })`. */
   readonly homeOf: (devboxId: string) => string | undefined
   /** A plain URL reaching `port` through a devbox's tunnel (for `RunloopProvider.layer({ tunnelUrl })`). */
-  readonly tunnelUrl: (target: { readonly tunnelKey: string; readonly port: number }) => string
+  readonly tunnelUrl: TunnelUrl
   /** Connections accepted so far, by protocol. */
   readonly connections: () => { readonly http1: number; readonly h2c: number }
   /** Requests received so far, by protocol: what the client spoke. */
@@ -142,7 +145,7 @@ export const make = (options: RunloopEmulatorOptions = {}): Effect.Effect<Runloo
       port: options.port,
       dispatch: dispatcher(context, idempotency)
     })
-    const tunnelUrl = ({ port, tunnelKey }: { readonly tunnelKey: string; readonly port: number }) =>
+    const tunnelUrl: TunnelUrl = ({ port, tunnelKey }) =>
       `${server.url}${TUNNEL_PREFIX}${tunnelKey}/${port}`
     const apiKey = options.apiKey ?? "rl_emulator"
     const emulator: RunloopEmulator = {

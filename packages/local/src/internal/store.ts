@@ -4,6 +4,7 @@
  *   <root>/<id>/pids/<pid>   process groups started in it, for a cross-process destroy
  *   <root>/<id>/workspace/   the only writable place the sandboxed code sees
  *   <root>/<id>/tmp/         its TMPDIR in the `process` tier
+ *   <root>/.removing/        sandbox directories moved aside by destroy while they are deleted
  */
 import { constants } from "node:fs"
 import { chmod, chown, cp, lchown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
@@ -33,6 +34,7 @@ export const workspaceDir = (root: string, id: string) => join(root, id, "worksp
 export const tmpDir = (root: string, id: string) => join(root, id, "tmp")
 const pidsDir = (root: string, id: string) => join(root, id, "pids")
 const statePath = (root: string, id: string) => join(root, id, "state.json")
+const removalsDir = (root: string) => join(root, ".removing")
 
 /**
  * Create the root. When sandboxes run under their own uids, they must be able to traverse (not list) the root and
@@ -147,7 +149,7 @@ export const removeRacingWrites = async (dir: string, graveyard: string): Promis
  * that no removal can still be working on it. Best effort: a failure here only leaves disk space in use.
  */
 export const sweepRemovals = async (root: string, olderThanMs = 10 * 60_000): Promise<void> => {
-  const graveyard = join(root, ".removing")
+  const graveyard = removalsDir(root)
   const graves = await readdir(graveyard).catch(() => [] as Array<string>)
   await Promise.all(graves.map(async (grave) => {
     const movedAt = Number(grave.split("-")[0])
@@ -160,7 +162,7 @@ export const sweepRemovals = async (root: string, olderThanMs = 10 * 60_000): Pr
 /** Remove the state first (so the sandbox stops being listed at once), then the directory. */
 export const removeSandbox = async (root: string, id: string, uid?: number): Promise<void> => {
   await rm(statePath(root, id), { force: true })
-  await removeRacingWrites(sandboxDir(root, id), join(root, ".removing"))
+  await removeRacingWrites(sandboxDir(root, id), removalsDir(root))
   if (uid !== undefined) await releaseUid(root, uid)
 }
 
